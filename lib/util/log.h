@@ -1,0 +1,17 @@
+/* Logging through a handler the program installs. Library code calls qs_log();
+ * without a handler nothing is printed. */
+#ifndef QSFS_UTIL_LOG_H
+#define QSFS_UTIL_LOG_H
+
+#include "err.h"
+
+enum qs_log_level { QS_LOG_DEBUG, QS_LOG_INFO, QS_LOG_WARN, QS_LOG_ERROR };
+
+typedef void (*qs_log_fn)(enum qs_log_level level, const char *msg, void *ud);
+
+/* Installs the handler (NULL removes it). Call once at start-up, before threads. */
+void qs_log_set_handler(qs_log_fn fn, void *ud);
+
+void qs_log(enum qs_log_level level, const char *fmt, ...) QS_PRINTF(2, 3);
+
+#endif

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds qsfs and runs the whole test suite (unit, fuzz-corpus
+# replay and integration tests). Usage: scripts/test.sh [--sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+build=build
+opts=()
+if [ "${1:-}" = "--sanitize" ]; then
+  build=build-asan
+  opts=(-DQSFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+fi
+cmake -S . -B "$build" -G Ninja "${opts[@]}" >/dev/null
+ninja -C "$build"
+cd "$build"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --output-on-failure -j2 --timeout 900
