@@ -6,7 +6,7 @@
 
 static _Thread_local char qs_err_text[512];
 
-static void set_msg(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void set_msg(const char *fmt, va_list ap)
 {
     vsnprintf(qs_err_text, sizeof(qs_err_text), fmt, ap);
 }

@@ -7,7 +7,7 @@
 #ifndef QSFS_UTIL_ERR_H
 #define QSFS_UTIL_ERR_H
 
-#define QS_MUST_CHECK __attribute__((warn_unused_result))
+#define QS_MUST_CHECK   __attribute__((warn_unused_result))
 #define QS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 enum qs_err {

@@ -1,0 +1,715 @@
+/* Loading a namespace from disk, with recovery that is stricter than 0-db's:
+ * - the active (last) data file is scanned with CRCs; a torn tail is cut;
+ * - the last index entries are checked against the data file; a torn index tail is cut;
+ * - data entries that never reached the index (orphans) are replayed into it;
+ * - a missing or damaged index file is rebuilt from its data file.
+ * Older data files may be absent (offloaded by a hook): that is not an error. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/ns.h"
+#include "store/nsfile.h"
+#include "store/reader.h"
+#include "store/store.h"
+#include "util/crc32c.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/parse.h"
+
+int zdb_ns_seq_push_file(struct zdb_ns *ns, uint32_t fileid, uint64_t first);
+
+#define READER_CAP (ZDB_MAX_PAYLOAD + 64 * 1024)
+#define TAIL_CHECK 64
+
+struct load_ctx {
+    struct zdb_ns *ns;
+    uint64_t max_dataoff; /* largest data offset indexed in the file being loaded */
+    bool any_indexed;
+};
+
+static int is_file_name(const char *n, char kind, uint32_t *id)
+{
+    if (n[0] != kind || n[1] < '0' || n[1] > '9')
+        return 0;
+    uint64_t v;
+    if (qs_parse_u64(n + 1, strlen(n + 1), &v) < 0 || v > UINT32_MAX)
+        return 0;
+    *id = (uint32_t)v;
+    return 1;
+}
+
+/* Highest file id of kind in dir, or -1. */
+static int64_t max_file_id(const char *dir, char kind)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int64_t max = -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        uint32_t id;
+        if (is_file_name(de->d_name, kind, &id) && (int64_t)id > max)
+            max = id;
+    }
+    closedir(d);
+    return max;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---- applying entries to the in-memory state ---- */
+
+static int apply_user_entry(struct zdb_ns *ns, uint32_t fileid, uint32_t off,
+                            const struct zdb_idx_entry *e, const uint8_t *key)
+{
+    const struct zdb_keyrec *r = zdb_keyindex_get(ns->keys, key, e->keylen);
+    if (e->flags & ZDB_IDX_DELETED) {
+        /* A flagged entry was superseded or deleted, and so is anything older. */
+        if (r) {
+            ns->datasize -= r->loc.length;
+            ns->entries--;
+            if (zdb_keyindex_del(ns->keys, key, e->keylen) < 0)
+                return qs_err_set(QS_ECORRUPT, "key index inconsistent");
+        }
+        return 0;
+    }
+    if (r) {
+        ns->datasize -= r->loc.length;
+        ns->entries--;
+    }
+    struct zdb_keyloc loc = {fileid, off, e->offset, e->length, e->crc};
+    int rc = zdb_keyindex_put(ns->keys, key, e->keylen, &loc, NULL);
+    if (rc < 0)
+        return rc;
+    ns->entries++;
+    ns->datasize += e->length;
+    return 0;
+}
+
+static void apply_seq_entry(struct zdb_ns *ns, uint32_t fileid, const struct zdb_idx_entry *e)
+{
+    ns->seq[fileid].count++;
+    ns->next_id++;
+    if (!(e->flags & ZDB_IDX_DELETED)) {
+        ns->entries++;
+        ns->datasize += e->length;
+    }
+}
+
+/* ---- replaying data entries into the index (orphans and rebuilds) ---- */
+
+static int replay_user(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat_entry *d,
+                       const uint8_t *key)
+{
+    struct zdb_loc old;
+    bool exists = zdb_ns_lookup(ns, key, d->keylen, &old) == 0;
+    int rc;
+    if (d->flags & ZDB_DAT_DELETED) {
+        if (!exists)
+            return 0;
+        rc = zdb_nsfile_index_mark_deleted(ns, old.fileid, old.idxoff);
+        if (rc < 0)
+            return rc;
+        ns->entries--;
+        ns->datasize -= old.length;
+        return zdb_keyindex_del(ns->keys, key, d->keylen);
+    }
+    struct zdb_idx_entry e = {
+        .keylen = d->keylen,
+        .offset = dataoff,
+        .length = d->length,
+        .dataid = ns->fileid,
+        .timestamp = d->timestamp,
+        .crc = d->crc,
+        .parentid = exists ? old.fileid : 0,
+        .parentoff = exists ? old.idxoff : 0,
+    };
+    uint32_t idxoff;
+    rc = zdb_nsfile_index_append(ns, &e, key, &idxoff);
+    if (rc < 0)
+        return rc;
+    if (exists) {
+        rc = zdb_nsfile_index_mark_deleted(ns, old.fileid, old.idxoff);
+        if (rc < 0)
+            return rc;
+    }
+    return apply_user_entry(ns, ns->fileid, idxoff, &e, key);
+}
+
+static int replay_seq(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat_entry *d,
+                      const uint8_t *key)
+{
+    if (d->keylen != ZDB_SEQ_KEY_SIZE)
+        return 0; /* not a sequential entry: ignore */
+    uint64_t id = qs_le64(key);
+    struct zdb_loc old;
+    bool exists = zdb_ns_lookup(ns, key, d->keylen, &old) == 0;
+    if (d->flags & ZDB_DAT_DELETED) {
+        if (!exists)
+            return 0;
+        return zdb_ns_del(ns, key, d->keylen, d->timestamp) == 0 ? 0 : QS_EIO;
+    }
+    struct zdb_idx_entry e = {
+        .keylen = ZDB_SEQ_KEY_SIZE,
+        .offset = dataoff,
+        .length = d->length,
+        .dataid = ns->fileid,
+        .timestamp = d->timestamp,
+        .crc = d->crc,
+    };
+    uint32_t off;
+    if (id >= ns->next_id) {
+        /* A new id; ids are dense, so fill any gap with deleted placeholders. */
+        while (ns->next_id < id) {
+            struct zdb_idx_entry hole = e;
+            uint8_t hk[ZDB_SEQ_KEY_SIZE];
+            qs_put64(hk, ns->next_id);
+            hole.flags = ZDB_IDX_DELETED;
+            hole.length = 0;
+            int rc = zdb_nsfile_index_append(ns, &hole, hk, &off);
+            if (rc < 0)
+                return rc;
+            apply_seq_entry(ns, ns->fileid, &hole);
+        }
+        int rc = zdb_nsfile_index_append(ns, &e, key, &off);
+        if (rc < 0)
+            return rc;
+        apply_seq_entry(ns, ns->fileid, &e);
+        return 0;
+    }
+    if (!exists)
+        return 0;
+    /* An update of an existing id: same two steps as a live update. */
+    struct zdb_idx_entry olde;
+    uint8_t k[ZDB_MAX_KEY];
+    uint32_t slotfile = 0, slotoff = 0;
+    for (size_t f = 0; f < ns->nseq; f++) {
+        if (id >= ns->seq[f].first && id - ns->seq[f].first < ns->seq[f].count) {
+            slotfile = (uint32_t)f;
+            slotoff =
+                (uint32_t)(ZDB_IDX_HEADER_SIZE + (id - ns->seq[f].first) * ZDB_SEQ_ENTRY_SIZE);
+        }
+    }
+    int rc = zdb_nsfile_index_read(ns, slotfile, slotoff, &olde, k);
+    if (rc < 0)
+        return rc;
+    struct zdb_idx_entry copy = olde;
+    copy.flags |= ZDB_IDX_DELETED;
+    uint32_t copyoff;
+    rc = zdb_nsfile_index_append(ns, &copy, key, &copyoff);
+    if (rc < 0)
+        return rc;
+    ns->seq[ns->fileid].count++;
+    ns->next_id++;
+    e.parentid = ns->fileid;
+    e.parentoff = copyoff;
+    e.previous = olde.previous;
+    rc = zdb_nsfile_index_rewrite(ns, slotfile, slotoff, &e, key);
+    if (rc < 0)
+        return rc;
+    ns->datasize = ns->datasize - olde.length + e.length;
+    return 0;
+}
+
+/* Walks the data entries of fd from `from`, checking each CRC. Calls fn for entries at
+ * offsets > after (or all when !use_after). *valid_end = end of the last good entry,
+ * *last_off = offset of the last good entry (0 if none). */
+static int scan_data(struct zdb_ns *ns, int fd, uint64_t after, bool use_after, uint64_t *valid_end,
+                     uint32_t *last_off,
+                     int (*fn)(struct zdb_ns *, uint32_t, const struct zdb_dat_entry *,
+                               const uint8_t *))
+{
+    struct zdb_reader r;
+    int rc = zdb_reader_init(&r, fd, ZDB_DAT_HEADER_SIZE, READER_CAP);
+    if (rc < 0)
+        return rc;
+    *valid_end = ZDB_DAT_HEADER_SIZE;
+    *last_off = 0;
+    for (;;) {
+        long got = zdb_reader_need(&r, ZDB_DAT_ENTRY_SIZE);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        if (got < ZDB_DAT_ENTRY_SIZE)
+            break;
+        struct zdb_dat_entry d;
+        if (zdb_dat_entry_decode(&d, r.buf + r.start, (size_t)got) < 0)
+            break;
+        size_t total = ZDB_DAT_ENTRY_SIZE + d.keylen + d.length;
+        got = zdb_reader_need(&r, total);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        if ((size_t)got < total)
+            break;
+        const uint8_t *key = r.buf + r.start + ZDB_DAT_ENTRY_SIZE;
+        const uint8_t *payload = key + d.keylen;
+        if (qs_crc32c_zdb(payload, d.length) != d.crc)
+            break;
+        if (r.pos > UINT32_MAX)
+            break;
+        uint32_t off = (uint32_t)r.pos;
+        if (fn && (!use_after || off > after)) {
+            rc = fn(ns, off, &d, key);
+            if (rc < 0)
+                break;
+        }
+        *last_off = off;
+        zdb_reader_skip(&r, total);
+        *valid_end = r.pos;
+    }
+    zdb_reader_free(&r);
+    return rc;
+}
+
+static int replay_entry(struct zdb_ns *ns, uint32_t off, const struct zdb_dat_entry *d,
+                        const uint8_t *key)
+{
+    return ns->mode == ZDB_MODE_SEQ ? replay_seq(ns, off, d, key) : replay_user(ns, off, d, key);
+}
+
+/* Applies the index file of fileid (open as fd) up to byte `limit`. Returns via *end the
+ * offset just after the last structurally valid entry. */
+static int load_index_entries(struct load_ctx *c, uint32_t fileid, int fd, uint64_t limit,
+                              uint64_t *end, uint32_t *last_off, bool apply)
+{
+    struct zdb_ns *ns = c->ns;
+    struct zdb_reader r;
+    int rc = zdb_reader_init(&r, fd, ZDB_IDX_HEADER_SIZE, 1 << 20);
+    if (rc < 0)
+        return rc;
+    *end = ZDB_IDX_HEADER_SIZE;
+    *last_off = 0;
+    while (r.pos < limit) {
+        long got = zdb_reader_need(&r, ZDB_IDX_ENTRY_SIZE + ZDB_MAX_KEY);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        struct zdb_idx_entry e;
+        if (zdb_idx_entry_decode(&e, r.buf + r.start, (size_t)got) < 0)
+            break;
+        size_t total = ZDB_IDX_ENTRY_SIZE + e.keylen;
+        if ((size_t)got < total || r.pos + total > limit)
+            break;
+        if (ns->mode == ZDB_MODE_SEQ && e.keylen != ZDB_SEQ_KEY_SIZE)
+            break;
+        uint32_t off = (uint32_t)r.pos;
+        if (apply) {
+            if (ns->mode == ZDB_MODE_SEQ) {
+                apply_seq_entry(ns, fileid, &e);
+            } else {
+                rc = apply_user_entry(ns, fileid, off, &e, r.buf + r.start + ZDB_IDX_ENTRY_SIZE);
+                if (rc < 0)
+                    break;
+            }
+            if (e.dataid == fileid && (!c->any_indexed || e.offset > c->max_dataoff)) {
+                c->max_dataoff = e.offset;
+                c->any_indexed = true;
+            }
+        }
+        *last_off = off;
+        zdb_reader_skip(&r, total);
+        *end = r.pos;
+    }
+    zdb_reader_free(&r);
+    return rc;
+}
+
+/* Checks that the index entry at off points to a matching, complete data entry. */
+static bool entry_matches_data(int idxfd, int datfd, uint64_t off, uint64_t data_end,
+                               uint32_t fileid)
+{
+    uint8_t ib[ZDB_IDX_ENTRY_SIZE + ZDB_MAX_KEY];
+    ssize_t n = pread(idxfd, ib, sizeof(ib), (off_t)off);
+    struct zdb_idx_entry e;
+    if (n < ZDB_IDX_ENTRY_SIZE || zdb_idx_entry_decode(&e, ib, (size_t)n) < 0 ||
+        (size_t)n < ZDB_IDX_ENTRY_SIZE + (size_t)e.keylen)
+        return false;
+    if (e.dataid != fileid)
+        return true; /* points into an older file: checked when that file is read */
+    if ((uint64_t)e.offset + ZDB_DAT_ENTRY_SIZE + e.keylen + e.length > data_end)
+        return false;
+    uint8_t db[ZDB_DAT_ENTRY_SIZE + ZDB_MAX_KEY];
+    if (pread(datfd, db, ZDB_DAT_ENTRY_SIZE + e.keylen, e.offset) !=
+        (ssize_t)(ZDB_DAT_ENTRY_SIZE + e.keylen))
+        return false;
+    struct zdb_dat_entry d;
+    if (zdb_dat_entry_decode(&d, db, sizeof(db)) < 0)
+        return false;
+    return d.keylen == e.keylen && d.length == e.length && d.crc == e.crc &&
+           memcmp(db + ZDB_DAT_ENTRY_SIZE, ib + ZDB_IDX_ENTRY_SIZE, e.keylen) == 0;
+}
+
+static int read_header_mode(const char *path, int *mode)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return QS_ENOTFOUND;
+    uint8_t h[ZDB_IDX_HEADER_SIZE];
+    struct zdb_idx_header hdr;
+    int rc = zdb_read_at(fd, h, sizeof(h), 0);
+    close(fd);
+    if (rc < 0 || zdb_idx_header_decode(&hdr, h, sizeof(h)) < 0)
+        return QS_ECORRUPT;
+    *mode = hdr.mode;
+    return 0;
+}
+
+/* Rebuilds index file fileid from its data file. The pair becomes the active one. */
+static int rebuild_index(struct load_ctx *c, uint32_t fileid, bool keep_active)
+{
+    struct zdb_ns *ns = c->ns;
+    char ipath[4096], bpath[4200];
+    zdb_ns_path(ns, 'i', fileid, ipath, sizeof(ipath));
+    if (file_exists(ipath)) {
+        /* Keep the damaged file aside rather than destroying evidence. */
+        snprintf(bpath, sizeof(bpath), "%s.damaged", ipath);
+        if (rename(ipath, bpath) != 0)
+            return qs_err_sys(QS_EIO, errno, "rename %s", ipath);
+    }
+    qs_log(QS_LOG_WARN, "namespace %s: rebuilding index file i%u from d%u", ns->name, fileid,
+           fileid);
+    int rc = zdb_nsfile_open_active(ns, fileid);
+    if (rc < 0)
+        return rc;
+    ns->index_bytes += ns->idx_size;
+    uint64_t end;
+    uint32_t last;
+    rc = scan_data(ns, ns->dat_fd, 0, false, &end, &last, replay_entry);
+    ns->dat_size = end;
+    ns->dat_prev = last;
+    if (!keep_active)
+        zdb_nsfile_close_active(ns);
+    return rc;
+}
+
+static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
+{
+    struct zdb_ns *ns = c->ns;
+    char ipath[4096], dpath[4096];
+    zdb_ns_path(ns, 'i', fileid, ipath, sizeof(ipath));
+    zdb_ns_path(ns, 'd', fileid, dpath, sizeof(dpath));
+    bool have_i = file_exists(ipath), have_d = file_exists(dpath);
+    c->any_indexed = false;
+    c->max_dataoff = 0;
+    if (ns->mode == ZDB_MODE_SEQ) {
+        int rc = zdb_ns_seq_push_file(ns, fileid, ns->next_id);
+        if (rc < 0)
+            return rc;
+    }
+    if (!have_i && !have_d) {
+        if (last)
+            return zdb_nsfile_open_active(ns, fileid);
+        return 0;
+    }
+    int mode;
+    if (!have_i || read_header_mode(ipath, &mode) < 0) {
+        if (!have_d) {
+            qs_log(QS_LOG_ERROR, "namespace %s: index file i%u damaged and d%u absent", ns->name,
+                   fileid, fileid);
+            ns->stats.index_faults++;
+            return last ? QS_ECORRUPT : 0;
+        }
+        return rebuild_index(c, fileid, last);
+    }
+
+    int ifd = open(ipath, (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (ifd < 0)
+        return qs_err_sys(QS_EIO, errno, "open %s", ipath);
+    struct stat st;
+    if (fstat(ifd, &st) != 0) {
+        close(ifd);
+        return qs_err_sys(QS_EIO, errno, "stat %s", ipath);
+    }
+    uint64_t isize = (uint64_t)st.st_size;
+    uint64_t end;
+    uint32_t last_off;
+    int rc;
+
+    if (!last) {
+        rc = load_index_entries(c, fileid, ifd, isize, &end, &last_off, true);
+        close(ifd);
+        if (rc < 0)
+            return rc;
+        ns->index_bytes += isize;
+        if (end != isize) {
+            qs_log(QS_LOG_WARN, "namespace %s: index file i%u has %llu unreadable bytes at %llu",
+                   ns->name, fileid, (unsigned long long)(isize - end), (unsigned long long)end);
+            ns->stats.index_faults++;
+        }
+        if (have_d && stat(dpath, &st) == 0)
+            ns->data_bytes += (uint64_t)st.st_size;
+        ns->idx_prev = last_off;
+        return 0;
+    }
+
+    /* The active pair: verify the data file, then the index tail against it. */
+    rc = zdb_nsfile_open_active(ns, fileid);
+    close(ifd);
+    if (rc < 0)
+        return rc;
+    uint64_t data_end;
+    uint32_t data_last;
+    rc = scan_data(ns, ns->dat_fd, 0, false, &data_end, &data_last, NULL);
+    if (rc < 0)
+        return rc;
+    if (data_end < ns->dat_size) {
+        uint64_t torn = ns->dat_size - data_end;
+        if (torn <= ZDB_DAT_ENTRY_SIZE + ZDB_MAX_KEY + ZDB_MAX_PAYLOAD) {
+            qs_log(QS_LOG_WARN, "namespace %s: cutting %llu torn bytes at the end of d%u", ns->name,
+                   (unsigned long long)torn, fileid);
+            if (ftruncate(ns->dat_fd, (off_t)data_end) != 0)
+                return qs_err_sys(QS_EIO, errno, "truncate d%u", fileid);
+            ns->dat_size = data_end;
+        } else {
+            /* Not a torn write: damage in the middle. Keep every byte and start a new pair
+             * after the entries that can be indexed. */
+            qs_log(QS_LOG_ERROR, "namespace %s: d%u damaged at offset %llu, keeping it as is",
+                   ns->name, fileid, (unsigned long long)data_end);
+            ns->stats.data_faults++;
+        }
+    }
+    ns->dat_prev = data_last;
+
+    /* Structural pass to find entry offsets, then check the last TAIL_CHECK of them
+     * against the data file: the first mismatch is where the index tail was torn. */
+    uint64_t ring[TAIL_CHECK];
+    size_t nring = 0;
+    uint64_t good_end;
+    {
+        struct zdb_reader r;
+        rc = zdb_reader_init(&r, ns->idx_fd, ZDB_IDX_HEADER_SIZE, 1 << 20);
+        if (rc < 0)
+            return rc;
+        for (;;) {
+            long got = zdb_reader_need(&r, ZDB_IDX_ENTRY_SIZE + ZDB_MAX_KEY);
+            struct zdb_idx_entry e;
+            if (got < ZDB_IDX_ENTRY_SIZE ||
+                zdb_idx_entry_decode(&e, r.buf + r.start, (size_t)got) < 0)
+                break;
+            size_t total = ZDB_IDX_ENTRY_SIZE + e.keylen;
+            if ((size_t)got < total)
+                break;
+            if (ns->mode == ZDB_MODE_SEQ && e.keylen != ZDB_SEQ_KEY_SIZE)
+                break;
+            ring[nring % TAIL_CHECK] = r.pos;
+            nring++;
+            zdb_reader_skip(&r, total);
+        }
+        good_end = r.pos;
+        zdb_reader_free(&r);
+    }
+    size_t first = nring > TAIL_CHECK ? nring - TAIL_CHECK : 0;
+    for (size_t k = first; k < nring; k++) {
+        uint64_t off = ring[k % TAIL_CHECK];
+        if (!entry_matches_data(ns->idx_fd, ns->dat_fd, off, ns->dat_size, fileid)) {
+            good_end = off;
+            break;
+        }
+    }
+    if (good_end < ns->idx_size) {
+        qs_log(QS_LOG_WARN, "namespace %s: cutting index file i%u from %llu to %llu bytes",
+               ns->name, fileid, (unsigned long long)ns->idx_size, (unsigned long long)good_end);
+        if (ftruncate(ns->idx_fd, (off_t)good_end) != 0)
+            return qs_err_sys(QS_EIO, errno, "truncate i%u", fileid);
+        ns->idx_size = good_end;
+    }
+    rc = load_index_entries(c, fileid, ns->idx_fd, good_end, &end, &last_off, true);
+    if (rc < 0)
+        return rc;
+    ns->idx_prev = last_off ? last_off : ns->idx_prev;
+    ns->index_bytes += ns->idx_size;
+    ns->data_bytes += ns->dat_size;
+
+    /* Data entries written after the last indexed one never reached the index. */
+    uint64_t dend;
+    uint32_t dlast;
+    rc = scan_data(ns, ns->dat_fd, c->max_dataoff, c->any_indexed, &dend, &dlast, replay_entry);
+    if (rc < 0)
+        return rc;
+    return 0;
+}
+
+static void ns_free(struct zdb_ns *ns)
+{
+    if (!ns)
+        return;
+    zdb_nsfile_close_active(ns);
+    zdb_nsfile_cache_drop(ns);
+    zdb_keyindex_free(ns->keys);
+    free(ns->seq);
+    free(ns->dirty);
+    free(ns->idxdir);
+    free(ns->datdir);
+    qs_wipe(ns->password, sizeof(ns->password));
+    free(ns);
+}
+
+void zdb_ns_close(struct zdb_ns *ns)
+{
+    if (!ns)
+        return;
+    if (ns->dirty_unsynced &&
+        (ns->store->opts.sync || ns->store->opts.synctime || ns->store->opts.secure)) {
+        if (zdb_ns_sync(ns) < 0)
+            qs_log(QS_LOG_ERROR, "namespace %s: final sync failed: %s", ns->name, qs_err_msg());
+    }
+    ns_free(ns);
+}
+
+static int load_descriptor(struct zdb_ns *ns)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/zdb-namespace", ns->idxdir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? QS_ENOTFOUND : qs_err_sys(QS_EIO, errno, "open %s", path);
+    uint8_t buf[ZDB_NSFILE_HEADER_SIZE + 512];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0)
+        return qs_err_sys(QS_EIO, errno, "read %s", path);
+    struct zdb_nsfile f;
+    int rc = zdb_nsfile_decode(&f, buf, (size_t)n);
+    qs_wipe(buf, sizeof(buf));
+    if (rc < 0)
+        return qs_err_set(rc, "%s: %s", path, qs_err_msg());
+    ns->maxsize = f.maxsize;
+    ns->public_ = (f.flags & ZDB_NS_PUBLIC) != 0;
+    ns->worm = (f.flags & ZDB_NS_WORM) != 0;
+    memcpy(ns->password, f.password, f.passlen);
+    ns->password[f.passlen] = '\0';
+    qs_wipe(&f, sizeof(f));
+    return 0;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return qs_err_sys(QS_EIO, errno, "create directory %s", path);
+    return 0;
+}
+
+int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct zdb_ns **out)
+{
+    *out = NULL;
+    struct zdb_ns *ns = calloc(1, sizeof(*ns));
+    if (!ns)
+        return qs_err_set(QS_ENOMEM, "namespace allocation");
+    ns->store = store;
+    ns->idx_fd = ns->dat_fd = -1;
+    for (int i = 0; i < ZDB_FDCACHE_SIZE; i++)
+        ns->fdc[i].fd = -1;
+    snprintf(ns->name, sizeof(ns->name), "%s", name);
+    ns->public_ = true;
+    ns->last_sync = time(NULL);
+    ns->idxdir = join(store->index_root, name);
+    ns->datdir = join(store->data_root, name);
+    int rc = QS_ENOMEM;
+    if (!ns->idxdir || !ns->datdir || zdb_keyindex_new(&ns->keys) < 0)
+        goto fail;
+    if (create) {
+        if ((rc = make_dir(ns->idxdir)) < 0 || (rc = make_dir(ns->datdir)) < 0)
+            goto fail;
+    } else {
+        rc = load_descriptor(ns);
+        if (rc < 0 && rc != QS_ENOTFOUND)
+            goto fail;
+        if ((rc = make_dir(ns->datdir)) < 0)
+            goto fail;
+    }
+
+    int64_t maxi = max_file_id(ns->idxdir, 'i');
+    int64_t maxd = max_file_id(ns->datdir, 'd');
+    int64_t max = maxi > maxd ? maxi : maxd;
+
+    /* The mode is stored in the first index file's header. */
+    int mode = -1;
+    for (int64_t id = 0; id <= maxi && mode < 0; id++) {
+        char p[4096];
+        zdb_ns_path(ns, 'i', (uint32_t)id, p, sizeof(p));
+        if (read_header_mode(p, &mode) < 0)
+            mode = -1;
+    }
+    int fixed = store->opts.fixed_mode;
+    if (mode >= 0) {
+        if (fixed >= 0 && fixed != mode) {
+            rc = qs_err_set(QS_EINVAL, "namespace %s is in %s mode but the server runs in %s mode",
+                            name, mode == ZDB_MODE_SEQ ? "sequential" : "user",
+                            fixed == ZDB_MODE_SEQ ? "sequential" : "user");
+            goto fail;
+        }
+        ns->mode = (enum zdb_mode)mode;
+        ns->mode_set = true;
+    } else {
+        ns->mode = fixed >= 0 ? (enum zdb_mode)fixed : ZDB_MODE_USER;
+    }
+
+    struct load_ctx c = {.ns = ns};
+    if (max < 0) {
+        rc = zdb_nsfile_open_active(ns, 0);
+        if (rc < 0)
+            goto fail;
+        ns->index_bytes = ns->idx_size;
+        ns->data_bytes = ns->dat_size;
+        if (ns->mode == ZDB_MODE_SEQ && (rc = zdb_ns_seq_push_file(ns, 0, 0)) < 0)
+            goto fail;
+    } else {
+        for (int64_t id = 0; id <= max; id++) {
+            rc = load_file(&c, (uint32_t)id, id == max);
+            if (rc < 0) {
+                rc = qs_err_set(rc, "namespace %s, file %lld: %s", name, (long long)id,
+                                qs_err_msg());
+                goto fail;
+            }
+        }
+    }
+    ns->written = false;
+    ns->ndirty = 0;
+    if (create && (rc = zdb_ns_save(ns)) < 0)
+        goto fail;
+    *out = ns;
+    return 0;
+fail:
+    ns_free(ns);
+    return rc;
+}
+
+/* Used when the first write of a mixed-mode namespace fixes its mode. */
+int zdb_ns_set_mode(struct zdb_ns *ns, enum zdb_mode mode)
+{
+    if (ns->entries || ns->next_id || ns->idx_size > ZDB_IDX_HEADER_SIZE || ns->fileid > 0)
+        return qs_err_set(QS_EBUSY, "namespace %s is not empty", ns->name);
+    ns->mode = mode;
+    uint8_t m = (uint8_t)mode;
+    struct iovec iov = {&m, 1};
+    int rc = zdb_write_at(ns->idx_fd, &iov, 1, 28);
+    if (rc < 0)
+        return rc;
+    ns->nseq = 0;
+    if (mode == ZDB_MODE_SEQ)
+        return zdb_ns_seq_push_file(ns, ns->fileid, 0);
+    return 0;
+}

@@ -1,0 +1,65 @@
+/* The store: the index and data root directories (locked), the settings every namespace
+ * shares, and the list of namespaces. Owned by the server; single-threaded. */
+#ifndef QSFS_STORE_STORE_H
+#define QSFS_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/ns.h"
+#include "util/err.h"
+
+#define ZDB_DATASIZE_DEFAULT (256ull * 1024 * 1024)
+#define ZDB_DATASIZE_MIN     (512ull * 1024)
+#define ZDB_DATASIZE_MAX     (4ull * 1024 * 1024 * 1024 - 1)
+
+/* Events the store reports to its owner (hooks). All optional. */
+struct zdb_store_events {
+    void *ud;
+    /* after a rotation from file id old to new (old files now immutable) */
+    void (*jump)(void *ud, struct zdb_ns *ns, uint32_t oldid, uint32_t newid);
+};
+
+struct zdb_store_opts {
+    const char *index_dir;
+    const char *data_dir;
+    uint64_t datasize;            /* rotation threshold, bytes */
+    int fixed_mode;               /* -1 = mixed (each ns chooses), else enum zdb_mode */
+    bool sync;                    /* fsync every write */
+    unsigned synctime;            /* fsync when the last is over N s old (0 = off) */
+    bool secure;                  /* fsync a file before leaving it */
+    uint64_t maxsize;             /* limit of the default namespace (0 = none) */
+    const char *protect_password; /* --protect: password of the default ns, or NULL */
+    struct zdb_store_events events;
+};
+
+struct zdb_store {
+    struct zdb_store_opts opts;
+    char *index_root;
+    char *data_root;
+    int idx_lock_fd, dat_lock_fd;
+    struct zdb_ns **ns;
+    size_t nns, nscap;
+};
+
+/* Creates the directories if needed, takes both lock files, loads every namespace and
+ * creates `default` when missing. Refuses (QS_EINVAL) a namespace whose stored mode
+ * disagrees with a fixed mode, and index dir == data dir. */
+int zdb_store_open(struct zdb_store **out, const struct zdb_store_opts *opts) QS_MUST_CHECK;
+
+/* Syncs and closes every namespace, releases the locks. */
+void zdb_store_close(struct zdb_store *st);
+
+struct zdb_ns *zdb_store_find(struct zdb_store *st, const char *name, size_t len);
+
+/* Creates and saves a new namespace (caller checked the name). */
+int zdb_store_create(struct zdb_store *st, const char *name, struct zdb_ns **out) QS_MUST_CHECK;
+
+/* Deletes the namespace's files and frees it. */
+int zdb_store_remove(struct zdb_store *st, struct zdb_ns *ns) QS_MUST_CHECK;
+
+/* Reloads a namespace from disk (RELOAD); *ns is replaced by the new object. */
+int zdb_store_reload(struct zdb_store *st, struct zdb_ns **ns) QS_MUST_CHECK;
+
+#endif

@@ -1,0 +1,53 @@
+/* Command dispatch: the 0-db command table (prefix-matched, in table order) and the
+ * checks every handler shares. Handlers live in commands_*.c, one file per family. */
+#ifndef QSFS_ZDB_COMMANDS_H
+#define QSFS_ZDB_COMMANDS_H
+
+#include "zdb/server.h"
+
+/* Handler results, for the INFO statistics. */
+#define CMD_OK     0
+#define CMD_FAILED 1
+#define CMD_DENIED 2
+
+typedef int (*zdb_cmd_fn)(struct zdb_server *srv, struct zdb_client *c,
+                          const struct resp_request *r);
+
+/* Runs one parsed request, appending its reply to c->out. */
+void zdb_dispatch(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r);
+
+/* Shared checks: each sends the error reply itself and returns false on failure. */
+bool cmd_args(struct zdb_client *c, const struct resp_request *r, int expected);
+bool cmd_args_nonempty(struct zdb_client *c, const struct resp_request *r, int expected);
+bool cmd_admin(struct zdb_client *c);
+
+/* Copies an argument into a NUL-terminated string; false (and no reply) if it does not fit. */
+bool cmd_arg_str(const struct resp_arg *a, char *out, size_t cap);
+
+/* Handlers */
+int cmd_ping(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_time(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_auth(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_info(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_stop(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_dbsize(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+
+int cmd_set(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_get(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_mget(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_del(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_exists(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_check(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_length(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_keytime(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+
+int cmd_nsnew(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_nsdel(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_nslist(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_nsset(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_nsinfo(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_nsjump(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_select(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_flush(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+
+#endif

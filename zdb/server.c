@@ -1,0 +1,372 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "zdb/commands.h"
+#include "zdb/reply.h"
+
+#define READ_CHUNK  (64 * 1024)
+#define OUT_MAX     (64ull * 1024 * 1024) /* hard limit of one client's pending output */
+#define OUT_PAUSE   (8ull * 1024 * 1024)  /* stop reading a client above this much */
+#define IN_MAX      (RESP_MAX_REQUEST + READ_CHUNK)
+#define READ_BUDGET (1024 * 1024) /* bytes read from one client per loop turn */
+
+/* epoll data: listeners are tagged with a small integer, clients with their pointer. */
+#define TAG_LISTEN0 1
+#define TAG_LISTEN1 2
+
+static int listen_tcp(const char *addr, int port, int *fd_out, char *zdbid, size_t idcap)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    int gai = getaddrinfo(addr, ports, &hints, &res);
+    if (gai != 0)
+        return qs_err_set(QS_EINVAL, "cannot resolve listen address %s: %s", addr,
+                          gai_strerror(gai));
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6) {
+            int zero = 0;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        }
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return qs_err_sys(QS_EIO, err, "cannot listen on %s port %d", addr, port);
+    *fd_out = fd;
+    snprintf(zdbid, idcap, "tcp://%s:%d", addr, port);
+    return 0;
+}
+
+static int listen_unix(const char *path, int *fd_out, char *zdbid, size_t idcap)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return qs_err_set(QS_EINVAL, "unix socket path too long: %s", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return qs_err_sys(QS_EIO, errno, "socket");
+    unlink(path); /* a stale socket from a previous run */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 511) != 0) {
+        int e = errno;
+        close(fd);
+        return qs_err_sys(QS_EIO, e, "cannot listen on unix socket %s", path);
+    }
+    *fd_out = fd;
+    snprintf(zdbid, idcap, "unix://%s", path);
+    return 0;
+}
+
+int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->cfg = cfg;
+    srv->epfd = -1;
+    srv->listen_fd[0] = srv->listen_fd[1] = -1;
+    srv->boot_time = time(NULL);
+    srv->last_rotate_check = srv->boot_time;
+    srv->last_rotate = srv->boot_time;
+    uint8_t rnd[8] = {0};
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        memcpy(rnd, &srv->boot_time, sizeof(rnd));
+    for (int i = 0; i < 8; i++)
+        snprintf(srv->instance_id + 2 * i, 3, "%02x", rnd[i]);
+
+    int rc = zdb_store_open(&srv->store, &cfg->store);
+    if (rc < 0)
+        return rc;
+    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (srv->epfd < 0)
+        return qs_err_sys(QS_EIO, errno, "epoll_create1");
+
+    char id2[sizeof(srv->zdbid)];
+    if (cfg->socket) {
+        rc =
+            listen_unix(cfg->socket, &srv->listen_fd[srv->nlisten], srv->zdbid, sizeof(srv->zdbid));
+        if (rc < 0)
+            return rc;
+        srv->nlisten++;
+    }
+    if (!cfg->socket || cfg->dualnet) {
+        rc = listen_tcp(cfg->listen, cfg->port, &srv->listen_fd[srv->nlisten],
+                        cfg->socket ? id2 : srv->zdbid, sizeof(srv->zdbid));
+        if (rc < 0)
+            return rc;
+        srv->nlisten++;
+    }
+    for (int i = 0; i < srv->nlisten; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(TAG_LISTEN0 + i)};
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd[i], &ev) != 0)
+            return qs_err_sys(QS_EIO, errno, "epoll_ctl");
+    }
+    return 0;
+}
+
+static void client_free(struct zdb_server *srv, struct zdb_client *c)
+{
+    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->ns)
+        c->ns->clients--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    qs_buf_free(&c->in);
+    qs_buf_free(&c->out);
+    free(c);
+}
+
+static void accept_clients(struct zdb_server *srv, int lfd)
+{
+    for (int n = 0; n < 256; n++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                qs_log(QS_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix: fine */
+        struct zdb_client *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        c->id = ++srv->next_client_id;
+        qs_buf_init(&c->in, IN_MAX);
+        qs_buf_init(&c->out, OUT_MAX);
+        resp_parser_init(&c->parser);
+        c->admin = srv->cfg->admin == NULL;
+        c->ns = zdb_store_find(srv->store, "default", 7);
+        c->ns->clients++;
+        /* --protect: the default namespace has the admin password, read-only without it */
+        c->writable = c->ns->password[0] == '\0';
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            c->ns->clients--;
+            qs_buf_free(&c->in);
+            qs_buf_free(&c->out);
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = srv->clients;
+        if (srv->clients)
+            srv->clients->prev = c;
+        srv->clients = c;
+        srv->stats.clients_lifetime++;
+    }
+}
+
+void zdb_server_ns_removed(struct zdb_server *srv, struct zdb_ns *ns)
+{
+    for (struct zdb_client *c = srv->clients; c; c = c->next) {
+        if (c->ns == ns) {
+            ns->clients--;
+            c->ns = NULL;
+            c->ns_gone = true;
+        }
+    }
+}
+
+static void update_events(struct zdb_server *srv, struct zdb_client *c)
+{
+    bool want_out = c->out.len > 0;
+    bool want_pause = c->out.len > OUT_PAUSE || c->closing;
+    if (want_out == c->epollout && want_pause == c->paused)
+        return;
+    struct epoll_event ev = {.events = (want_pause ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0),
+                             .data.ptr = c};
+    epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->epollout = want_out;
+    c->paused = want_pause;
+}
+
+/* Sends what is pending. Returns -1 when the client is gone. */
+static int flush_out(struct zdb_server *srv, struct zdb_client *c)
+{
+    while (c->out.len > 0) {
+        ssize_t n = send(c->fd, qs_buf_ptr(&c->out), c->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        srv->stats.net_tx += (uint64_t)n;
+        qs_buf_consume(&c->out, (size_t)n);
+    }
+    if (c->out.len == 0) {
+        qs_buf_shrink(&c->out, 1 << 20);
+        if (c->closing)
+            return -1;
+    }
+    update_events(srv, c);
+    return 0;
+}
+
+/* Parses and runs every complete request in the input buffer. */
+static void process_input(struct zdb_server *srv, struct zdb_client *c)
+{
+    while (c->in.len > 0 && !c->closing && c->out.len <= OUT_PAUSE) {
+        size_t consumed = 0, need = 0;
+        int rc = resp_parse(&c->parser, qs_buf_ptr(&c->in), c->in.len, &srv->req, &consumed, &need);
+        if (rc == RESP_NEED_MORE)
+            break;
+        if (rc == RESP_DONE) {
+            zdb_dispatch(srv, c, &srv->req);
+        } else {
+            const char *msg = resp_error_reply(rc);
+            reply_check(c, resp_add_raw(&c->out, msg, strlen(msg)));
+            if (resp_error_closes(rc))
+                c->closing = true;
+        }
+        qs_buf_consume(&c->in, consumed);
+    }
+    if (c->in.len == 0)
+        qs_buf_shrink(&c->in, 1 << 20);
+}
+
+/* Returns -1 when the client must be dropped now. */
+static int read_client(struct zdb_server *srv, struct zdb_client *c)
+{
+    size_t budget = READ_BUDGET;
+    while (budget > 0 && !c->closing) {
+        uint8_t *dst;
+        size_t want = READ_CHUNK;
+        if (qs_buf_reserve(&c->in, want, &dst) < 0) {
+            /* A request larger than the parser allows never reaches here: the parser
+             * rejects it first. Anything else is a broken client. */
+            return -1;
+        }
+        ssize_t n = recv(c->fd, dst, want, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        if (n == 0)
+            return -1;
+        qs_buf_commit(&c->in, (size_t)n);
+        srv->stats.net_rx += (uint64_t)n;
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+        process_input(srv, c);
+        if ((size_t)n < want)
+            break;
+    }
+    return 0;
+}
+
+static void periodic(struct zdb_server *srv)
+{
+    time_t now = time(NULL);
+    if (now == srv->last_rotate_check)
+        return;
+    srv->last_rotate_check = now;
+    const struct zdb_config *cfg = srv->cfg;
+    for (size_t i = 0; i < srv->store->nns; i++) {
+        struct zdb_ns *ns = srv->store->ns[i];
+        if (cfg->store.synctime && ns->dirty_unsynced &&
+            now - ns->last_sync >= (time_t)cfg->store.synctime && zdb_ns_sync(ns) < 0)
+            qs_log(QS_LOG_ERROR, "namespace %s: sync failed: %s", ns->name, qs_err_msg());
+        if (cfg->rotate && ns->written && now - srv->last_rotate >= (time_t)cfg->rotate &&
+            zdb_ns_jump(ns) < 0)
+            qs_log(QS_LOG_ERROR, "namespace %s: rotation failed: %s", ns->name, qs_err_msg());
+    }
+    if (cfg->rotate && now - srv->last_rotate >= (time_t)cfg->rotate)
+        srv->last_rotate = now;
+}
+
+int zdb_server_run(struct zdb_server *srv)
+{
+    struct epoll_event evs[128];
+    while (!srv->stop_signal) {
+        int n = epoll_wait(srv->epfd, evs, 128, 1000);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            qs_log(QS_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_LISTEN0 || tag == TAG_LISTEN1) {
+                accept_clients(srv, srv->listen_fd[tag - TAG_LISTEN0]);
+                continue;
+            }
+            struct zdb_client *c = evs[i].data.ptr;
+            int drop = 0;
+            if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
+                drop = 1;
+            if (!drop && (evs[i].events & EPOLLIN))
+                drop = read_client(srv, c) < 0;
+            /* One write for the whole batch of replies produced above; when that drains a
+             * paused client, run what it had already sent. */
+            for (int round = 0; !drop && round < 4; round++) {
+                drop = flush_out(srv, c) < 0;
+                if (drop || c->closing || c->in.len == 0 || c->out.len > OUT_PAUSE)
+                    break;
+                size_t before = c->in.len;
+                process_input(srv, c);
+                if (c->in.len == before)
+                    break;
+            }
+            if (drop)
+                client_free(srv, c);
+        }
+        periodic(srv);
+    }
+    return srv->stop_signal;
+}
+
+void zdb_server_free(struct zdb_server *srv)
+{
+    while (srv->clients)
+        client_free(srv, srv->clients);
+    for (int i = 0; i < srv->nlisten; i++)
+        close(srv->listen_fd[i]);
+    if (srv->cfg && srv->cfg->socket)
+        unlink(srv->cfg->socket);
+    if (srv->epfd >= 0)
+        close(srv->epfd);
+    zdb_store_close(srv->store);
+    srv->store = NULL;
+}

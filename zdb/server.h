@@ -1,0 +1,86 @@
+/* The zdb server: listeners, connections and the epoll loop, single-threaded. */
+#ifndef QSFS_ZDB_SERVER_H
+#define QSFS_ZDB_SERVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "resp/resp.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+struct zdb_config {
+    const char *data_dir;
+    const char *index_dir;
+    const char *listen; /* address, default "::" */
+    int port;           /* default 9900 */
+    const char *socket; /* unix socket path or NULL */
+    bool dualnet;
+    const char *hook;
+    const char *admin;
+    bool protect;
+    bool verbose;
+    bool dump;
+    bool background;
+    const char *logfile;
+    unsigned rotate; /* seconds, 0 = off */
+    struct zdb_store_opts store;
+};
+
+struct zdb_client {
+    int fd;
+    uint64_t id;
+    struct qs_buf in;
+    struct qs_buf out;
+    struct resp_parser parser;
+    struct zdb_ns *ns; /* selected namespace; NULL once it was deleted */
+    bool ns_gone;
+    bool admin;
+    bool writable;
+    bool closing;  /* close once out is flushed */
+    bool epollout; /* EPOLLOUT registered */
+    bool paused;   /* reading stopped until out drains */
+    char nonce[17];
+    bool nonce_set;
+    struct zdb_client *prev, *next;
+};
+
+struct zdb_stats {
+    uint64_t clients_lifetime;
+    uint64_t commands_executed, commands_failed, commands_unauthorized;
+    uint64_t net_rx, net_tx;
+};
+
+struct zdb_server {
+    struct zdb_config *cfg;
+    struct zdb_store *store;
+    int epfd;
+    int listen_fd[2];
+    int nlisten;
+    struct zdb_client *clients;
+    uint64_t next_client_id;
+    struct zdb_stats stats;
+    time_t boot_time;
+    char instance_id[17];
+    char zdbid[4200]; /* tcp://host:port or unix://path, for hooks */
+    struct resp_request req;
+    volatile sig_atomic_t stop_signal;
+    time_t last_rotate_check;
+    time_t last_rotate;
+};
+
+/* Opens the store and the listeners. Errors carry a message for the operator. */
+int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg) QS_MUST_CHECK;
+
+/* Runs until a stop signal; returns the signal number (0 if none). */
+int zdb_server_run(struct zdb_server *srv);
+
+/* Closes every client and listener, syncs and closes the store. */
+void zdb_server_free(struct zdb_server *srv);
+
+/* Marks every client using ns as having lost it (NSDEL). */
+void zdb_server_ns_removed(struct zdb_server *srv, struct zdb_ns *ns);
+
+#endif
