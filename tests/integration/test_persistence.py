@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""zdb integration tests: persistence, crash recovery and rotation (spec sections 5 and 8)."""
+
+import os
+import random
+import re
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zdbtest  # noqa: E402
+from zdbtest import ConnectionClosed, ZdbTestCase  # noqa: E402
+
+KiB = 1024
+MiB = 1024 * 1024
+
+
+def value_for(key, version=0, size=None):
+    """Deterministic value of a key (so any value read back can be checked)."""
+    rnd = random.Random("%s/%d" % (key, version))
+    if size is None:
+        size = rnd.randint(0, 3000)
+    return rnd.randbytes(size)
+
+
+def numbered_files(directory, prefix):
+    """{N: path} of files named <prefix><N> in directory."""
+    out = {}
+    if not os.path.isdir(directory):
+        return out
+    for name in os.listdir(directory):
+        m = re.fullmatch(re.escape(prefix) + r"([0-9]+)", name)
+        if m:
+            out[int(m.group(1))] = os.path.join(directory, name)
+    return out
+
+
+class Model:
+    """What the namespace must contain: key -> value (None = deleted)."""
+
+    def __init__(self):
+        self.kv = {}
+
+    def apply(self, c, rnd, nops, prefix="k", maxsize=3000):
+        for i in range(nops):
+            op = rnd.random()
+            live = [k for k, v in self.kv.items() if v is not None]
+            if op < 0.15 and live:
+                k = rnd.choice(live)
+                self.assert_ok(c.cmd("DEL", k), "OK")
+                self.kv[k] = None
+            elif op < 0.35 and live:
+                k = rnd.choice(live)
+                v = rnd.randbytes(rnd.randint(0, maxsize))
+                r = c.cmd("SET", k, v)
+                self.assert_ok(r, k.encode() if v != self.kv[k] else None)
+                self.kv[k] = v
+            else:
+                k = "%s%06d" % (prefix, len(self.kv))
+                v = rnd.randbytes(rnd.randint(0, maxsize))
+                self.assert_ok(c.cmd("SET", k, v), k.encode())
+                self.kv[k] = v
+
+    @staticmethod
+    def assert_ok(got, expected):
+        if got != expected:
+            raise AssertionError("expected %r, got %r" % (expected, got))
+
+    def verify(self, test, c, check_size=True):
+        keys = list(self.kv)
+        for i in range(0, len(keys), 200):
+            chunk = keys[i:i + 200]
+            replies = c.pipeline([("GET", k) for k in chunk])
+            for k, r in zip(chunk, replies):
+                test.assertEqual(r, self.kv[k], "key %s" % k)
+        if check_size:
+            test.assertEqual(c.cmd("DBSIZE"), sum(1 for v in self.kv.values() if v is not None))
+
+
+class TestRestart(ZdbTestCase):
+    def test_sigterm_exit_status(self):
+        z = self.new_zdb()
+        c = z.client()
+        c.cmd("SET", "k", "v")
+        c.close()
+        self.assertEqual(z.stop(), 128 + 15)
+
+    def test_restart_persistence(self):
+        z = self.new_zdb()
+        c = z.client()
+        rnd = random.Random(1)
+        model = Model()
+        model.apply(c, rnd, 600)
+        c.cmd("NSNEW", "second")
+        c.cmd("SELECT", "second")
+        model2 = Model()
+        model2.apply(c, rnd, 200, prefix="s")
+        c.close()
+        for _ in range(2):
+            z.restart()
+            c = self.client(z)
+            model.verify(self, c)
+            c.cmd("SELECT", "second")
+            model2.verify(self, c)
+            # the server keeps appending correctly after a restart
+            model2.apply(c, rnd, 50, prefix="s")
+            model2.verify(self, c)
+            c.close()
+
+    def test_restart_after_kill9_when_idle(self):
+        z = self.new_zdb()
+        c = z.client()
+        model = Model()
+        model.apply(c, random.Random(2), 300)
+        c.close()
+        z.restart(kill=True)
+        c = self.client(z)
+        model.verify(self, c)
+
+
+class TestCrash(ZdbTestCase):
+    def run_load_and_kill(self, z, rnd, min_acks, state, nthreads=2):
+        """Writer threads doing SET/overwrite/DEL; returns when killed."""
+        stop = threading.Event()
+        errors = []
+
+        def writer(tid):
+            try:
+                c = z.client(timeout=30)
+            except OSError as e:
+                errors.append(e)
+                return
+            r = random.Random(tid * 1000 + rnd.randint(0, 10 ** 6))
+            mine = [k for k in list(state["acked"]) if k.startswith("w%d-" % tid)]
+            acked, pending = state["acked"], state["pending"]
+            try:
+                while not stop.is_set():
+                    op = r.random()
+                    if op < 0.1 and mine:
+                        k = r.choice(mine)
+                        if acked[k] is None:
+                            continue
+                        pending[k] = [None]
+                        expected, args = "OK", ("DEL", k)
+                        value = None
+                    elif op < 0.3 and mine:
+                        k = r.choice(mine)
+                        value = r.randbytes(r.randint(1, 4000))
+                        pending[k] = [value]
+                        expected, args = k.encode(), ("SET", k, value)
+                        if acked[k] == value:
+                            expected = None
+                    else:
+                        state["count"][tid] += 1
+                        k = "w%d-%d-%06d" % (tid, state["round"], state["count"][tid])
+                        value = r.randbytes(r.randint(0, 4000))
+                        pending[k] = [value]
+                        acked[k] = None  # not there before this SET
+                        mine.append(k)
+                        expected, args = k.encode(), ("SET", k, value)
+                    reply = c.cmd(*args)
+                    if reply != expected:
+                        errors.append("%s %s -> %r" % (args[0], k, reply))
+                        return
+                    acked[k] = value
+                    del pending[k]
+                    state["acks"] += 1
+            except (ConnectionClosed, OSError):
+                pass  # the server was killed under us
+            finally:
+                c.close()
+
+        start_acks = state["acks"]
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(nthreads)]
+        for th in threads:
+            th.start()
+        deadline = time.monotonic() + 60
+        while state["acks"] - start_acks < min_acks and time.monotonic() < deadline and not errors:
+            time.sleep(0.005)
+        time.sleep(rnd.random() * 0.05)
+        z.kill9()
+        stop.set()
+        for th in threads:
+            th.join(30)
+        self.assertFalse(any(th.is_alive() for th in threads))
+        self.assertEqual(errors, [])
+        self.assertGreaterEqual(state["acks"] - start_acks, min_acks, "write load too slow")
+
+    def verify_state(self, z, state):
+        c = self.client(z, timeout=60)
+        keys = list(state["acked"])
+        for i in range(0, len(keys), 200):
+            chunk = keys[i:i + 200]
+            replies = c.pipeline([("GET", k) for k in chunk])
+            for k, r in zip(chunk, replies):
+                allowed = [state["acked"][k]] + state["pending"].get(k, [])
+                self.assertIn(r, allowed, "acknowledged key %s lost or wrong after kill -9 (got %s bytes)"
+                              % (k, None if r is None else len(r)))
+        c.close()
+
+    def test_kill9_during_write_load_with_sync(self):
+        z = self.new_zdb("--sync", "--datasize", str(512 * KiB))
+        rnd = random.Random(42)
+        state = {"acked": {}, "pending": {}, "acks": 0, "count": {0: 0, 1: 0}, "round": 0}
+        for rnd_no in range(3):
+            state["round"] = rnd_no
+            self.run_load_and_kill(z, rnd, 150, state)
+            z.start()
+            self.verify_state(z, state)
+            # settle the in-flight operations to what the server now holds
+            c = self.client(z)
+            for k in list(state["pending"]):
+                state["acked"][k] = c.cmd("GET", k)
+            state["pending"].clear()
+            c.close()
+        # and a clean restart on top of all that
+        z.restart()
+        self.verify_state(z, state)
+
+    def test_kill9_without_sync_still_starts(self):
+        # without --sync nothing is promised about the last writes, but the server
+        # must restart, keep what it has, and accept new writes
+        z = self.new_zdb("--datasize", str(512 * KiB))
+        rnd = random.Random(7)
+        state = {"acked": {}, "pending": {}, "acks": 0, "count": {0: 0, 1: 0}, "round": 0}
+        self.run_load_and_kill(z, rnd, 300, state)
+        z.start()
+        c = self.client(z)
+        self.assertEqual(c.cmd("SET", "after-crash", "ok"), b"after-crash")
+        self.assertEqual(c.cmd("GET", "after-crash"), b"ok")
+        c.close()
+        z.restart()
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", "after-crash"), b"ok")
+
+
+class TestRotation(ZdbTestCase):
+    def test_rotation_at_datasize(self):
+        datasize = 512 * KiB
+        z = self.new_zdb("--datasize", "512K")
+        c = z.client()
+        values = {}
+        for i in range(96):  # 96 x 32 KiB = 3 MiB
+            k = "r%03d" % i
+            values[k] = value_for(k, size=32 * KiB)
+            self.assertEqual(c.cmd("SET", k, values[k]), k.encode())
+        c.close()
+        idx = numbered_files(z.ns_index_dir(), "i")
+        dat = numbered_files(z.ns_data_dir(), "d")
+        self.assertGreaterEqual(len(dat), 6, "expected at least 6 data files for 3 MiB at 512 KiB")
+        self.assertEqual(sorted(dat), list(range(len(dat))), "data files not numbered 0..N")
+        self.assertEqual(sorted(idx), sorted(dat), "index and data files do not pair up")
+        for n, path in dat.items():
+            self.assertLessEqual(os.path.getsize(path), datasize, "d%d grew past --datasize" % n)
+        z.restart()
+        c = self.client(z)
+        for k, v in values.items():
+            self.assertEqual(c.cmd("GET", k), v, k)
+        # overwrite and delete keys that live in old files
+        self.assertEqual(c.cmd("SET", "r000", "new"), b"r000")
+        self.assertEqual(c.cmd("DEL", "r001"), "OK")
+        c.close()
+        z.restart()
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", "r000"), b"new")
+        self.assertIsNone(c.cmd("GET", "r001"))
+        self.assertEqual(c.cmd("GET", "r095"), values["r095"])
+        self.assertEqual(c.cmd("DBSIZE"), 95)
+
+    def test_rotation_in_seq_mode(self):
+        z = self.new_zdb("--mode", "seq", "--datasize", str(512 * KiB))
+        c = z.client()
+        values = []
+        for i in range(64):
+            v = value_for("seq%d" % i, size=24 * KiB)
+            self.assertEqual(c.cmd("SET", "", v), zdbtest.le64(i))
+            values.append(v)
+        c.close()
+        self.assertGreaterEqual(len(numbered_files(z.ns_data_dir(), "d")), 3)
+        z.restart()
+        c = self.client(z)
+        for i, v in enumerate(values):
+            self.assertEqual(c.cmd("GET", zdbtest.le64(i)), v, "id %d" % i)
+        self.assertEqual(c.cmd("SET", zdbtest.le64(5), "updated"), zdbtest.le64(5))
+        self.assertEqual(c.cmd("GET", zdbtest.le64(5)), b"updated")
+        r = c.cmd("SET", "", "next")
+        self.assertIsInstance(r, bytes)
+        self.assertEqual(len(r), 8)
+        self.assertGreaterEqual(int.from_bytes(r, "little"), 64)
+        self.assertEqual(c.cmd("GET", r), b"next")
+
+    def test_datasize_below_minimum_or_too_big_refused(self):
+        for bad in ("1K", str(4 * 1024 * MiB)):
+            z = self.new_zdb(start=False)
+            rc, out = z.start_expect_failure(["--datasize", bad])
+            self.assertEqual(rc, 1, "--datasize %s: %s" % (bad, out))
+
+
+class TestDamage(ZdbTestCase):
+    """Damaged or missing files on disk: the server rebuilds from the data files."""
+
+    def populate(self, z, nops=400, seed=3, files=1):
+        c = z.client()
+        model = Model()
+        rnd = random.Random(seed)
+        model.apply(c, rnd, nops, maxsize=3000 if files == 1 else 9000)
+        c.close()
+        z.stop()
+        if files > 1:
+            self.assertGreaterEqual(len(numbered_files(z.ns_index_dir(), "i")), files)
+        return model
+
+    def last_index(self, z):
+        idx = numbered_files(z.ns_index_dir(), "i")
+        return idx[max(idx)]
+
+    def check_recovered(self, z, model):
+        z.start()
+        c = self.client(z)
+        model.verify(self, c)
+        # writes work and survive another restart
+        model.apply(c, random.Random(99), 40, prefix="after")
+        model.verify(self, c)
+        c.close()
+        z.restart()
+        c = self.client(z)
+        model.verify(self, c)
+
+    def test_index_truncated_by_a_few_bytes(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        path = self.last_index(z)
+        os.truncate(path, os.path.getsize(path) - 5)
+        self.check_recovered(z, model)
+
+    def test_index_truncated_to_half(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        path = self.last_index(z)
+        os.truncate(path, os.path.getsize(path) // 2)
+        self.check_recovered(z, model)
+
+    def test_index_truncated_to_header(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        os.truncate(self.last_index(z), 29)
+        self.check_recovered(z, model)
+
+    def test_index_truncated_to_zero(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        os.truncate(self.last_index(z), 0)
+        self.check_recovered(z, model)
+
+    def test_index_file_deleted(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        os.unlink(self.last_index(z))
+        self.check_recovered(z, model)
+
+    def test_index_files_damaged_with_rotation(self):
+        z = self.new_zdb("--datasize", str(512 * KiB))
+        model = self.populate(z, nops=600, seed=5, files=3)
+        idx = numbered_files(z.ns_index_dir(), "i")
+        last = max(idx)
+        os.unlink(idx[1])  # a middle file
+        os.truncate(idx[last], os.path.getsize(idx[last]) * 2 // 3)
+        self.check_recovered(z, model)
+
+    def test_index_garbage_tail(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        with open(self.last_index(z), "ab") as f:
+            f.write(random.Random(1).randbytes(50))
+        self.check_recovered(z, model)
+
+    def test_data_garbage_tail(self):
+        z = self.new_zdb()
+        model = self.populate(z)
+        with open(z.data_file(0), "ab") as f:
+            f.write(random.Random(2).randbytes(37))
+        self.check_recovered(z, model)
+
+    def test_data_tail_claims_a_long_entry(self):
+        # a torn append: an entry header announcing more payload than the file holds
+        z = self.new_zdb()
+        model = self.populate(z)
+        hdr = bytes([3]) + (5000).to_bytes(4, "little") + (0).to_bytes(4, "little") \
+            + (0x12345678).to_bytes(4, "little") + b"\x00" + int(time.time()).to_bytes(4, "little")
+        with open(z.data_file(0), "ab") as f:
+            f.write(hdr + b"abc" + b"partial payload")
+        self.check_recovered(z, model)
+
+    def test_last_entry_torn_in_both_files(self):
+        # the last SET was cut in the middle of its payload and its index entry is
+        # gone: that key is lost (never fully written), everything else survives
+        z = self.new_zdb()
+        model = self.populate(z)
+        z.start()
+        c = z.client()
+        c.cmd("SET", "torn", b"T" * 1000)
+        c.close()
+        z.stop()
+        d0 = z.data_file(0)
+        os.truncate(d0, os.path.getsize(d0) - 400)
+        idx = self.last_index(z)
+        os.truncate(idx, os.path.getsize(idx) - (34 + len("torn")))
+        z.start()
+        c = self.client(z)
+        model.verify(self, c)
+        self.assertIsNone(c.cmd("GET", "torn"))
+        self.assertEqual(c.cmd("SET", "torn", "again"), b"torn")
+        c.close()
+        z.restart()
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", "torn"), b"again")
+        model.verify(self, c, check_size=False)
+
+    def test_data_entry_torn_but_indexed(self):
+        # the index references an entry whose payload was cut: the server must start,
+        # must not serve a short or wrong value for it, and must keep the rest
+        z = self.new_zdb()
+        model = self.populate(z)
+        z.start()
+        c = z.client()
+        c.cmd("SET", "cut", b"C" * 1000)
+        c.close()
+        z.stop()
+        d0 = z.data_file(0)
+        os.truncate(d0, os.path.getsize(d0) - 300)
+        z.start()
+        c = self.client(z)
+        model.verify(self, c, check_size=False)
+        r = c.cmd("GET", "cut")
+        self.assertTrue(r is None or isinstance(r, zdbtest.RespError), "torn value served: %r" % (r[:20],))
+        self.assertEqual(c.cmd("SET", "cut", "fresh"), b"cut")
+        self.assertEqual(c.cmd("GET", "cut"), b"fresh")
+
+
+if __name__ == "__main__":
+    zdbtest.main()
