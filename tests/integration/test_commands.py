@@ -142,6 +142,9 @@ class TestSystem(ZdbTestCase):
         self.assertEqual(other.cmd("PING"), "PONG")
         _, s2 = info_sections(self.c.cmd("INFO").decode())
         st1, st2 = s1["# stats"], s2["# stats"]
+        for k in ("commands_executed", "commands_failed", "network_rx_bytes", "network_tx_bytes",
+                  "data_disk_write_bytes", "index_disk_write_bytes"):
+            self.assertIn(k, st2, "INFO # stats lacks %s" % k)
         self.assertGreaterEqual(int(st2["commands_executed"]), int(st1["commands_executed"]) + 5)
         self.assertGreaterEqual(int(st2["commands_failed"]), int(st1["commands_failed"]) + 1)
         self.assertGreater(int(st2["network_rx_bytes"]), int(st1["network_rx_bytes"]))

@@ -2,6 +2,7 @@
 """zdb integration tests: user, sequential and mixed modes (spec section 3), and the
 start-up refusals of spec section 7."""
 
+import fcntl
 import os
 import sys
 
@@ -266,6 +267,27 @@ class TestFixedModeMismatch(ZdbTestCase):
 
 
 class TestCommandLine(ZdbTestCase):
+    def test_lockfiles_held(self):
+        z = self.new_zdb()
+        for d in (z.index_dir, z.data_dir):
+            path = os.path.join(d, ".lockfile")
+            self.assertTrue(os.path.exists(path), path)
+            with open(path, "rb") as f:
+                with self.assertRaises(BlockingIOError, msg="%s is not flock()ed" % path):
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # a second server on the same directories must refuse to start
+        second = zdbtest.Zdb(tmpdir=z.tmpdir)
+        rc, out = second.start_expect_failure([])
+        self.assertNotEqual(rc, 0)
+        c = self.client(z)
+        self.assertEqual(c.cmd("PING"), "PONG")
+
+    def test_same_index_and_data_dir_refused(self):
+        z = self.new_zdb(start=False)
+        z.data_dir = z.index_dir
+        rc, out = z.start_expect_failure([])
+        self.assertNotEqual(rc, 0)
+
     def expect_exit_1(self, *args):
         z = self.new_zdb(start=False)
         rc, out = z.start_expect_failure(list(args))

@@ -425,6 +425,15 @@ class TestProtect(NsTestCase):
         self.assertError(other.cmd("SET", "k2", "v"), ERR_READONLY)
 
 
+class TestMaxsizeFlag(NsTestCase):
+    def test_maxsize_flag_limits_default(self):
+        z = self.new_zdb("--maxsize", "100")
+        c = self.client(z)
+        self.assertEqual(self.nsinfo_dict(c, "default")["data_limits_bytes"], "100")
+        self.assertEqual(c.cmd("SET", "a", b"a" * 100), b"a")
+        self.assertError(c.cmd("SET", "b", b"b"), ERR_FULL)
+
+
 class TestNamespacePersistence(NsTestCase):
     def test_namespaces_survive_restart(self):
         z = self.new_zdb()

@@ -196,15 +196,18 @@ class Client:
     """Raw RESP2 client. Use port= for TCP on 127.0.0.1 or unix= for a unix socket."""
 
     def __init__(self, port=None, unix=None, timeout=REPLY_TIMEOUT, connect_timeout=5.0):
-        if unix is not None:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        family = socket.AF_UNIX if unix is not None else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
             self.sock.settimeout(connect_timeout)
-            self.sock.connect(unix)
-        else:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.sock.settimeout(connect_timeout)
-            self.sock.connect(("127.0.0.1", port))
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if unix is not None:
+                self.sock.connect(unix)
+            else:
+                self.sock.connect(("127.0.0.1", port))
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except BaseException:
+            self.sock.close()
+            raise
         self.timeout = timeout
         self.buf = bytearray()
 
