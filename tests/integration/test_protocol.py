@@ -273,6 +273,23 @@ class TestConcurrency(ZdbTestCase):
         c = self.client(z)
         self.assertEqual(c.cmd("PING"), "PONG")
 
+    def test_slow_reader_does_not_block_others(self):
+        z = self.new_zdb()
+        setter = self.client(z, timeout=60)
+        big = random.Random(9).randbytes(1 * MiB)
+        self.assertEqual(setter.cmd("SET", "big", big), b"big")
+        slow = self.client(z, timeout=60)
+        n = 40
+        slow.send_raw(encode_command("GET", "big") * n)  # 40 MiB of replies, not read yet
+        time.sleep(0.2)
+        other = self.client(z, timeout=10)
+        for i in range(20):
+            self.assertEqual(other.cmd("SET", "o%d" % i, "v"), b"o%d" % i)
+            self.assertEqual(other.cmd("GET", "o%d" % i), b"v")
+        for i in range(n):
+            self.assertEqual(slow.read_reply(), big, "reply %d" % i)
+        self.assertEqual(slow.cmd("PING"), "PONG")
+
     def test_interleaved_partial_requests(self):
         z = self.new_zdb()
         a, b = self.client(z), self.client(z)
