@@ -47,6 +47,43 @@ def info_sections(text):
     return order, sections
 
 
+def _crc32c_zdb(data):
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc
+
+
+def crc_twin(value):
+    """A different value of the same length and the same zdb CRC-32C (the CRC is
+    linear without init/xorout: flip a set of bits whose CRCs cancel out)."""
+    n = len(value)
+    assert n >= 8
+    basis = {}
+    for bit in range(64):
+        d = bytearray(n)
+        d[n - 8 + bit // 8] |= 1 << (bit % 8)
+        v, mask = _crc32c_zdb(bytes(d)), 1 << bit
+        while v:
+            h = v.bit_length() - 1
+            if h not in basis:
+                basis[h] = (v, mask)
+                break
+            v ^= basis[h][0]
+            mask ^= basis[h][1]
+        if v == 0:
+            break
+    flip = bytearray(n)
+    for bit in range(64):
+        if mask >> bit & 1:
+            flip[n - 8 + bit // 8] |= 1 << (bit % 8)
+    twin = bytes(x ^ y for x, y in zip(value, flip))
+    assert twin != value and _crc32c_zdb(twin) == _crc32c_zdb(value)
+    return twin
+
+
 class TestSystem(ZdbTestCase):
     def setUp(self):
         self.z = self.new_zdb()
@@ -178,6 +215,16 @@ class TestData(ZdbTestCase):
         self.assertEqual(self.c.cmd("GET", "same"), b"value-2")
         self.assertIsNone(self.c.cmd("SET", "same", "value-2"))
         self.assertEqual(self.c.cmd("DBSIZE"), 1)
+
+    def test_set_same_crc_different_bytes_is_stored(self):
+        # "byte-identical" means bytes, not CRC: a value with the same CRC-32C and
+        # length as the stored one is a real change (0-db v2 compares only the CRC)
+        a = b"0123456789abcdef"
+        b = crc_twin(a)
+        self.assertNotEqual(a, b)
+        self.assertEqual(self.c.cmd("SET", "twin", a), b"twin")
+        self.assertEqual(self.c.cmd("SET", "twin", b), b"twin")
+        self.assertEqual(self.c.cmd("GET", "twin"), b)
 
     def test_set_identical_value_writes_nothing(self):
         self.c.cmd("SET", "idem", "x" * 100)

@@ -415,6 +415,38 @@ class TestZdbWrites(ZdbTestCase):
         # previous links run across file boundaries
         self.check_chains(all_idx, all_dat)
 
+    def test_overwrite_and_delete_across_files(self):
+        z = self.new_zdb("--datasize", str(512 * 1024))
+        c = z.client()
+        c.cmd("SET", "old-a", "a0")
+        c.cmd("SET", "old-b", "b0")
+        for i in range(20):
+            c.cmd("SET", "fill%02d" % i, bytes([i]) * (50 * 1024))
+        self.assertTrue(os.path.exists(z.index_file(1)))
+        self.assertEqual(c.cmd("SET", "old-a", "a1"), b"old-a")
+        self.assertEqual(c.cmd("SET", "old-a", "a2"), b"old-a")
+        self.assertEqual(c.cmd("DEL", "old-b"), "OK")
+        c.close()
+        z.stop()
+        last = max(n for n in range(10) if os.path.exists(z.index_file(n)))
+        _, i0 = read_index(z.index_file(0))
+        _, il = read_index(z.index_file(last))
+        _, dl = read_data(z.data_file(last))
+        e0 = {e["key"]: e for e in i0}
+        # both old entries in i0 were flagged deleted in place
+        self.assertEqual(e0[b"old-a"]["flags"] & 1, 1)
+        self.assertEqual(e0[b"old-b"]["flags"] & 1, 1)
+        self.assertEqual(e0[b"fill00"]["flags"] & 1, 0)
+        a1, a2 = [e for e in il if e["key"] == b"old-a"]
+        self.assertEqual((a1["parentid"], a1["parentoff"]), (0, e0[b"old-a"]["pos"]))
+        self.assertEqual((a2["parentid"], a2["parentoff"]), (last, a1["pos"]))
+        self.assertEqual((a1["flags"] & 1, a2["flags"] & 1), (1, 0))
+        self.assertFalse(any(e["key"] == b"old-b" for e in il), "DEL appended an index entry")
+        tomb = [e for e in dl if e["key"] == b"old-b"]
+        self.assertEqual(len(tomb), 1)
+        self.assertEqual((tomb[0]["length"], tomb[0]["flags"], tomb[0]["crc"]), (0, 1, 0))
+        self.assertEqual(dl[-1]["key"], b"old-b")
+
 
 class TestZdbReads0db(ZdbTestCase):
     """Directories laid out by the Python writer exactly as 0-db v2 would."""

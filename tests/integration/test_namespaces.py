@@ -425,6 +425,41 @@ class TestProtect(NsTestCase):
         self.assertError(other.cmd("SET", "k2", "v"), ERR_READONLY)
 
 
+class TestNamespaceRestartCases(NsTestCase):
+    def test_recreated_namespace_is_empty_after_restart(self):
+        z = self.new_zdb()
+        c = z.client()
+        c.cmd("NSNEW", "again")
+        c.cmd("SELECT", "again")
+        c.cmd("SET", "old", "data")
+        c.cmd("SELECT", "default")
+        self.assertEqual(c.cmd("NSDEL", "again"), "OK")
+        self.assertEqual(c.cmd("NSNEW", "again"), "OK")
+        c.close()
+        z.restart()
+        c = self.client(z)
+        c.cmd("SELECT", "again")
+        self.assertIsNone(c.cmd("GET", "old"))
+        self.assertEqual(c.cmd("DBSIZE"), 0)
+
+    def test_many_namespaces(self):
+        z = self.new_zdb()
+        c = z.client()
+        names = ["ns%02d" % i for i in range(40)]
+        for n in names:
+            self.assertEqual(c.cmd("NSNEW", n), "OK")
+            c.cmd("SELECT", n)
+            c.cmd("SET", "who", n)
+            c.cmd("SELECT", "default")
+        c.close()
+        z.restart()
+        c = self.client(z)
+        self.assertEqual(sorted(c.cmd("NSLIST")), sorted([n.encode() for n in names] + [b"default"]))
+        for n in names:
+            self.assertEqual(c.cmd("SELECT", n), "OK")
+            self.assertEqual(c.cmd("GET", "who"), n.encode())
+
+
 class TestMaxsizeFlag(NsTestCase):
     def test_maxsize_flag_limits_default(self):
         z = self.new_zdb("--maxsize", "100")

@@ -16,6 +16,10 @@ from zdbtest import ConnectionClosed, ZdbTestCase  # noqa: E402
 KiB = 1024
 MiB = 1024 * 1024
 
+# headers of a freshly started file pair (fileid patched in by the tests)
+INDEX_HEADER_ONLY = b"IDX0" + (4).to_bytes(4, "little") + (0).to_bytes(16, "little") + (0).to_bytes(4, "little") + b"\x00"
+DATA_HEADER_ONLY = b"DAT0" + (3).to_bytes(4, "little") + (0).to_bytes(16, "little") + (0).to_bytes(4, "little")
+
 
 def value_for(key, version=0, size=None):
     """Deterministic value of a key (so any value read back can be checked)."""
@@ -362,6 +366,21 @@ class TestRotation(ZdbTestCase):
         self.assertGreaterEqual(int.from_bytes(r, "little"), 64)
         self.assertEqual(c.cmd("GET", r), b"next")
 
+    def test_values_bigger_than_datasize(self):
+        z = self.new_zdb("--datasize", str(512 * KiB))
+        c = z.client(timeout=60)
+        values = {"small0": b"s" * 100, "big1": value_for("big1", size=600 * KiB),
+                  "small2": b"t" * 100, "huge3": value_for("huge3", size=8 * MiB), "small4": b"u" * 100}
+        for k, v in values.items():
+            self.assertEqual(c.cmd("SET", k, v), k.encode())
+        for k, v in values.items():
+            self.assertEqual(c.cmd("GET", k), v, k)
+        c.close()
+        z.restart()
+        c = self.client(z, timeout=60)
+        for k, v in values.items():
+            self.assertEqual(c.cmd("GET", k), v, k)
+
     def test_datasize_below_minimum_or_too_big_refused(self):
         for bad in ("1K", str(4 * 1024 * MiB)):
             z = self.new_zdb(start=False)
@@ -541,6 +560,82 @@ class TestDamage(ZdbTestCase):
         c = self.client(z)
         self.assertEqual(c.cmd("GET", zdbtest.le64(60)), b"next")
         self.assertEqual(c.cmd("GET", zdbtest.le64(59)), values[59])
+
+    def test_data_entry_without_index_entry(self):
+        # crash between the data append and the index append: the data entry is
+        # whole, its index entry missing; 0-db orphans it, zdb must index it again
+        z = self.new_zdb()
+        model = self.populate(z)
+        z.start()
+        c = z.client()
+        self.assertEqual(c.cmd("SET", "orphan", "whole in data"), b"orphan")
+        c.close()
+        z.stop()
+        idx = self.last_index(z)
+        os.truncate(idx, os.path.getsize(idx) - (34 + len("orphan")))
+        z.start()
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", "orphan"), b"whole in data")
+        model.verify(self, c, check_size=False)
+        self.assertEqual(c.cmd("SET", "next", "x"), b"next")
+        c.close()
+        z.restart()
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", "orphan"), b"whole in data")
+        self.assertEqual(c.cmd("GET", "next"), b"x")
+        model.verify(self, c, check_size=False)
+
+    def test_crash_states_around_rotation(self):
+        # what a kill -9 can leave while the next file pair is being created
+        datasize = 512 * KiB
+        states = {
+            "data header only, no index": [("d", DATA_HEADER_ONLY)],
+            "index header only, no data": [("i", INDEX_HEADER_ONLY)],
+            "both headers only": [("i", INDEX_HEADER_ONLY), ("d", DATA_HEADER_ONLY)],
+            "empty data file": [("d", b"")],
+            "empty index file": [("i", b"")],
+            "both empty": [("i", b""), ("d", b"")],
+            "partial data header": [("i", INDEX_HEADER_ONLY), ("d", b"DAT0\x03\x00")],
+            "partial index header": [("i", b"IDX0\x04"), ("d", DATA_HEADER_ONLY)],
+        }
+        for name, files in states.items():
+            with self.subTest(state=name):
+                z = self.new_zdb("--datasize", str(datasize))
+                c = z.client()
+                values = {}
+                for i in range(8):
+                    k = "rot%d" % i
+                    values[k] = value_for(k, size=100 * KiB)
+                    c.cmd("SET", k, values[k])
+                c.close()
+                z.stop()
+                n = max(numbered_files(z.ns_data_dir(), "d")) + 1
+                for kind, content in files:
+                    path = z.index_file(n) if kind == "i" else z.data_file(n)
+                    if kind == "i":
+                        content = content[:24] + n.to_bytes(4, "little") + content[28:] if len(content) >= 29 else content
+                    elif len(content) >= 28:
+                        content = content[:24] + n.to_bytes(4, "little")
+                    with open(path, "wb") as f:
+                        f.write(content)
+                z.start()
+                c = z.client()
+                for k, v in values.items():
+                    self.assertEqual(c.cmd("GET", k), v, "%s: %s" % (name, k))
+                more = {}
+                for i in range(8, 14):
+                    k = "rot%d" % i
+                    more[k] = value_for(k, size=100 * KiB)
+                    self.assertEqual(c.cmd("SET", k, more[k]), k.encode(), name)
+                c.close()
+                z.restart()
+                c = z.client()
+                values.update(more)
+                for k, v in values.items():
+                    self.assertEqual(c.cmd("GET", k), v, "%s, after restart: %s" % (name, k))
+                self.assertEqual(c.cmd("DBSIZE"), len(values))
+                c.close()
+                z.cleanup()
 
     def test_index_garbage_tail(self):
         z = self.new_zdb()

@@ -135,6 +135,55 @@ class TestMalformed(ZdbTestCase):
             self.assertEqual(good.cmd("GET", "stable"), b"value")
         self.z.check_alive()
 
+    def test_hostile_headers(self):
+        good = self.client(self.z)
+        good.cmd("SET", "stable", "value")
+        hostile = [
+            b"*3\r\n$3\r\nSET\r\n$-1\r\n$1\r\nv\r\n",
+            b"*1\r\n$99999999999999999999\r\n",
+            b"*99999999999999999999\r\n",
+            b"*-1\r\n",
+            b"*2\r\n$3\r\nGET\r\n$3\r\nabcXY",
+            b"*1\r\n$4\r\nPINGxx",
+            b"*1\r\n$+4\r\nPING\r\n",
+            b"*1\r\n$ 4\r\nPING\r\n",
+            b"*1\r\n$4\nPING\n",
+            b"*1\n$4\r\nPING\r\n",
+            b"*\r\n",
+            b"$\r\n",
+            b"*1\r\n$\r\n",
+            b"*2147483648\r\n",
+            b"*1\r\n$4294967296\r\n",
+            b"*1\r\n$9223372036854775807\r\n",
+            b"\r\n\r\n\r\n",
+            b"*1\r\n" + b"$1\r\nx\r\n" * 5,
+        ]
+        for h in hostile:
+            c = zdbtest.Client(port=self.z.port, timeout=5)
+            send_ignoring_close(c, h)
+            try:
+                c.read_reply(timeout=0.3)
+            except (socket.timeout, ConnectionClosed, zdbtest.ProtocolViolation):
+                pass
+            c.close()
+            self.assertEqual(good.cmd("GET", "stable"), b"value", "after %r" % h)
+        self.z.check_alive()
+
+    def test_random_garbage_connections(self):
+        good = self.client(self.z)
+        rnd = random.Random(77)
+        alphabet = [b"*", b"$", b"\r\n", b"\r", b"\n", b"1", b"0", b"-", b"9" * 12, b"SET", b"GET", b"PING", b"x"]
+        for i in range(150):
+            if i % 3 == 0:
+                data = rnd.randbytes(rnd.randint(1, 200))
+            else:
+                data = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 40)))
+            c = zdbtest.Client(port=self.z.port, timeout=5)
+            send_ignoring_close(c, data)
+            c.close()
+        self.assertEqual(good.cmd("PING"), "PONG")
+        self.z.check_alive()
+
 
 class TestFraming(ZdbTestCase):
     def setUp(self):
@@ -188,6 +237,14 @@ class TestFraming(ZdbTestCase):
                 expected.append(RespError("Command not supported"))
         self.assertEqual(replies, expected)
         self.assertEqual(self.c.cmd("DBSIZE"), n)
+
+    def test_pipelined_select(self):
+        self.c.cmd("NSNEW", "pa")
+        self.c.cmd("NSNEW", "pb")
+        replies = self.c.pipeline([("SELECT", "pa"), ("SET", "k", "in a"), ("SELECT", "pb"), ("SET", "k", "in b"),
+                                   ("GET", "k"), ("SELECT", "pa"), ("GET", "k"), ("SELECT", "nope"), ("GET", "k")])
+        self.assertEqual(replies, ["OK", b"k", "OK", b"k", b"in b", "OK", b"in a",
+                                   RespError("Namespace not found"), b"in a"])
 
     def test_pipeline_with_big_values(self):
         rnd = random.Random(3)

@@ -394,12 +394,13 @@ class Zdb:
                 self._terminate()
                 self.proc = None
                 raise ZdbStartError("zdb did not accept connections within %.0fs; output:\n%s" % (timeout, self.log_text()))
+            rc = self.proc.returncode
             self.proc = None
             text = self.log_text()
             # a port taken between free_port() and bind(): try another one
             if "in use" in text.lower() and attempt < 2:
                 continue
-            raise ZdbStartError("zdb exited during start-up with status %s; output:\n%s" % (self.proc.returncode, text))
+            raise ZdbStartError("zdb exited during start-up with status %s; output:\n%s" % (rc, text))
         raise ZdbStartError("zdb could not start")
 
     def start_expect_failure(self, args=None, timeout=START_TIMEOUT):
