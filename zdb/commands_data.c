@@ -168,6 +168,12 @@ int cmd_mget(struct zdb_server *srv, struct zdb_client *c, const struct resp_req
         reply_error(c, "Invalid arguments");
         return CMD_FAILED;
     }
+    for (int i = 1; i < r->argc; i++) {
+        if (r->argv[i].len > ZDB_MAX_KEY) {
+            reply_error(c, "Invalid key");
+            return CMD_FAILED;
+        }
+    }
     if (!can_read(c))
         return CMD_FAILED;
     reply_array(c, (size_t)r->argc - 1);

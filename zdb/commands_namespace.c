@@ -170,7 +170,7 @@ int cmd_nsset(struct zdb_server *srv, struct zdb_client *c, const struct resp_re
             reply_error(c, "Invalid property value (expected: user, seq)");
             return CMD_FAILED;
         }
-        if (m != ns->mode && zdb_ns_set_mode(ns, m) < 0) {
+        if (zdb_ns_set_mode(ns, m) < 0) {
             reply_error(c, "Cannot change mode of used namespace");
             return CMD_FAILED;
         }
@@ -196,6 +196,10 @@ int cmd_nsinfo(struct zdb_server *srv, struct zdb_client *c, const struct resp_r
 {
     if (!cmd_args_nonempty(c, r, 2))
         return CMD_FAILED;
+    if (r->argv[1].len > ZDB_NS_NAME_MAX) {
+        reply_error(c, "Namespace too long");
+        return CMD_FAILED;
+    }
     struct zdb_ns *ns = find_ns(srv, &r->argv[1]);
     if (!ns) {
         reply_error(c, "Namespace not found");

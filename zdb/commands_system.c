@@ -1,4 +1,5 @@
 /* PING TIME AUTH INFO STOP DBSIZE */
+#include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,14 +133,19 @@ int cmd_info(struct zdb_server *srv, struct zdb_client *c, const struct resp_req
     qs_buf_init(&b, 64 * 1024);
     time_t now = time(NULL);
     const struct zdb_stats *s = &srv->stats;
-    uint64_t ie = 0, de = 0, ifl = 0, dfl = 0;
+    struct zdb_ns_stats t = {0};
     for (size_t i = 0; i < srv->store->nns; i++) {
         const struct zdb_ns_stats *n = &srv->store->ns[i]->stats;
-        ie += n->index_io_errors;
-        de += n->data_io_errors;
-        ifl += n->index_faults;
-        dfl += n->data_faults;
+        t.index_read_failed += n->index_read_failed;
+        t.index_write_failed += n->index_write_failed;
+        t.data_read_failed += n->data_read_failed;
+        t.data_write_failed += n->data_write_failed;
+        t.index_read_bytes += n->index_read_bytes;
+        t.index_write_bytes += n->index_write_bytes;
+        t.data_read_bytes += n->data_read_bytes;
+        t.data_write_bytes += n->data_write_bytes;
     }
+#define MB(x) ((double)(x) / 1048576.0)
     int rc = qs_buf_appendf(
         &b,
         "# server\n"
@@ -150,29 +156,38 @@ int cmd_info(struct zdb_server *srv, struct zdb_client *c, const struct resp_req
         "boot_time: %lld\n"
         "uptime: %lld\n"
         "\n# clients\n"
-        "clients_lifetime: %llu\n"
+        "clients_lifetime: %" PRIu64 "\n"
         "\n# internals\n"
         "sequential_key_size: 8\n"
         "data_version: 3\n"
         "index_version: 4\n"
         "\n# stats\n"
-        "commands_executed: %llu\n"
-        "commands_failed: %llu\n"
-        "commands_unauthorized: %llu\n"
-        "index_disk_read_failed: %llu\n"
-        "index_disk_write_failed: %llu\n"
-        "data_disk_read_failed: %llu\n"
-        "data_disk_write_failed: %llu\n"
-        "network_rx_bytes: %llu\n"
+        "commands_executed: %" PRIu64 "\n"
+        "commands_failed: %" PRIu64 "\n"
+        "commands_unauthorized: %" PRIu64 "\n"
+        "index_disk_read_failed: %" PRIu64 "\n"
+        "index_disk_write_failed: %" PRIu64 "\n"
+        "data_disk_read_failed: %" PRIu64 "\n"
+        "data_disk_write_failed: %" PRIu64 "\n"
+        "index_disk_read_bytes: %" PRIu64 "\n"
+        "index_disk_read_mb: %.2f\n"
+        "index_disk_write_bytes: %" PRIu64 "\n"
+        "index_disk_write_mb: %.2f\n"
+        "data_disk_read_bytes: %" PRIu64 "\n"
+        "data_disk_read_mb: %.2f\n"
+        "data_disk_write_bytes: %" PRIu64 "\n"
+        "data_disk_write_mb: %.2f\n"
+        "network_rx_bytes: %" PRIu64 "\n"
         "network_rx_mb: %.2f\n"
-        "network_tx_bytes: %llu\n"
+        "network_tx_bytes: %" PRIu64 "\n"
         "network_tx_mb: %.2f\n",
         srv->instance_id, (long long)srv->boot_time, (long long)(now - srv->boot_time),
-        (unsigned long long)s->clients_lifetime, (unsigned long long)s->commands_executed,
-        (unsigned long long)s->commands_failed, (unsigned long long)s->commands_unauthorized,
-        (unsigned long long)ifl, (unsigned long long)ie, (unsigned long long)dfl,
-        (unsigned long long)de, (unsigned long long)s->net_rx, s->net_rx / 1048576.0,
-        (unsigned long long)s->net_tx, s->net_tx / 1048576.0);
+        s->clients_lifetime, s->commands_executed, s->commands_failed, s->commands_unauthorized,
+        t.index_read_failed, t.index_write_failed, t.data_read_failed, t.data_write_failed,
+        t.index_read_bytes, MB(t.index_read_bytes), t.index_write_bytes, MB(t.index_write_bytes),
+        t.data_read_bytes, MB(t.data_read_bytes), t.data_write_bytes, MB(t.data_write_bytes),
+        s->net_rx, MB(s->net_rx), s->net_tx, MB(s->net_tx));
+#undef MB
     if (rc < 0)
         reply_error(c, "Internal Error");
     else

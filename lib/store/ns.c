@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/ns_private.h"
 #include "store/nsfile.h"
 #include "store/store.h"
 #include "util/crc32c.h"
@@ -119,8 +120,6 @@ static int seq_push_file(struct zdb_ns *ns, uint32_t fileid, uint64_t first)
     return 0;
 }
 
-/* Exposed to ns_load.c through store-internal linkage. */
-int zdb_ns_seq_push_file(struct zdb_ns *ns, uint32_t fileid, uint64_t first);
 int zdb_ns_seq_push_file(struct zdb_ns *ns, uint32_t fileid, uint64_t first)
 {
     return seq_push_file(ns, fileid, first);
@@ -266,9 +265,11 @@ int zdb_ns_read(struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst, bool
                      (uint64_t)loc->dataoff + ZDB_DAT_ENTRY_SIZE + loc->keylen);
     if (rc < 0) {
         ns->stats.data_io_errors++;
+        ns->stats.data_read_failed++;
         ns->stats.data_io_error_last = time(NULL);
         return rc;
     }
+    ns->stats.data_read_bytes += ZDB_DAT_ENTRY_SIZE + loc->keylen + loc->length;
     if (crc_ok)
         *crc_ok = qs_crc32c_zdb(dst, loc->length) == e.crc && e.crc == loc->crc;
     return 0;
@@ -440,14 +441,42 @@ int zdb_ns_set(struct zdb_ns *ns, const uint8_t *key, size_t klen, const uint8_t
     return rc;
 }
 
+/* Marks the live version at loc deleted in the index and forgets it in memory. */
+static int forget_loc(struct zdb_ns *ns, const uint8_t *key, size_t klen, const struct zdb_loc *loc)
+{
+    int rc;
+    if (ns->mode == ZDB_MODE_SEQ) {
+        uint32_t slotfile, slotoff;
+        rc = seq_locate(ns, qs_le64(key), &slotfile, &slotoff);
+        if (rc == 0)
+            rc = zdb_nsfile_index_mark_deleted(ns, slotfile, slotoff);
+    } else {
+        rc = zdb_nsfile_index_mark_deleted(ns, loc->fileid, loc->idxoff);
+        if (rc == 0)
+            rc = zdb_keyindex_del(ns->keys, key, klen);
+    }
+    if (rc < 0)
+        return rc;
+    ns->entries--;
+    ns->datasize -= loc->length;
+    return 0;
+}
+
+int zdb_ns_forget(struct zdb_ns *ns, const uint8_t *key, size_t klen)
+{
+    struct zdb_loc loc;
+    int rc = zdb_ns_lookup(ns, key, klen, &loc);
+    if (rc < 0)
+        return rc;
+    return forget_loc(ns, key, klen, &loc);
+}
+
 int zdb_ns_del(struct zdb_ns *ns, const uint8_t *key, size_t klen, uint32_t ts)
 {
     struct zdb_loc loc;
-    struct zdb_idx_entry e;
-    int rc = ns->mode == ZDB_MODE_SEQ ? seq_lookup(ns, key, klen, &loc, &e)
-                                      : zdb_ns_lookup(ns, key, klen, &loc);
+    int rc = zdb_ns_lookup(ns, key, klen, &loc);
     if (rc < 0)
-        return rc == QS_ENOTFOUND ? QS_ENOTFOUND : rc;
+        return rc;
     if (ts == 0)
         ts = (uint32_t)time(NULL);
     rc = maybe_rotate(ns, klen, 0);
@@ -458,20 +487,9 @@ int zdb_ns_del(struct zdb_ns *ns, const uint8_t *key, size_t klen, uint32_t ts)
     rc = zdb_nsfile_data_append(ns, key, klen, NULL, 0, 0, ZDB_DAT_DELETED, ts, &off);
     if (rc < 0)
         return rc;
-    if (ns->mode == ZDB_MODE_SEQ) {
-        uint32_t slotfile, slotoff;
-        rc = seq_locate(ns, qs_le64(key), &slotfile, &slotoff);
-        if (rc == 0)
-            rc = zdb_nsfile_index_mark_deleted(ns, slotfile, slotoff);
-    } else {
-        rc = zdb_nsfile_index_mark_deleted(ns, loc.fileid, loc.idxoff);
-        if (rc == 0)
-            rc = zdb_keyindex_del(ns->keys, key, klen);
-    }
+    rc = forget_loc(ns, key, klen, &loc);
     if (rc < 0)
         return rc;
-    ns->entries--;
-    ns->datasize -= loc.length;
     ns_after_write(ns);
     return 0;
 }

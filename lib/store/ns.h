@@ -30,7 +30,9 @@ struct zdb_seqfile {
 };
 
 struct zdb_ns_stats {
-    uint64_t index_io_errors, data_io_errors;
+    uint64_t index_io_errors, data_io_errors; /* read and write failures */
+    uint64_t index_read_failed, index_write_failed, data_read_failed, data_write_failed;
+    uint64_t index_read_bytes, index_write_bytes, data_read_bytes, data_write_bytes;
     time_t index_io_error_last, data_io_error_last;
     uint64_t index_faults, data_faults;
 };

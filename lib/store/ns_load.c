@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/ns.h"
+#include "store/ns_private.h"
 #include "store/nsfile.h"
 #include "store/reader.h"
 #include "store/store.h"
@@ -22,13 +23,18 @@
 #include "util/mem.h"
 #include "util/parse.h"
 
-int zdb_ns_seq_push_file(struct zdb_ns *ns, uint32_t fileid, uint64_t first);
-
 #define READER_CAP (ZDB_MAX_PAYLOAD + 64 * 1024)
 #define TAIL_CHECK 64
 
+#define MAX_FORCED 64
+
 struct load_ctx {
     struct zdb_ns *ns;
+    int64_t rebuilt_min;         /* lowest index file rebuilt from its data file, or -1 */
+    uint32_t forced[MAX_FORCED]; /* index files found damaged: rebuild on the next pass */
+    size_t nforced;
+    bool restart;         /* damage found: reload from scratch */
+    uint32_t scan_fileid; /* data file being scanned for tombstones */
     uint64_t max_dataoff; /* largest data offset indexed in the file being loaded */
     bool any_indexed;
 };
@@ -157,7 +163,7 @@ static int replay_seq(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat_
     if (d->flags & ZDB_DAT_DELETED) {
         if (!exists)
             return 0;
-        return zdb_ns_del(ns, key, d->keylen, d->timestamp) == 0 ? 0 : QS_EIO;
+        return zdb_ns_forget(ns, key, d->keylen);
     }
     struct zdb_idx_entry e = {
         .keylen = ZDB_SEQ_KEY_SIZE,
@@ -224,10 +230,12 @@ static int replay_seq(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat_
 /* Walks the data entries of fd from `from`, checking each CRC. Calls fn for entries at
  * offsets > after (or all when !use_after). *valid_end = end of the last good entry,
  * *last_off = offset of the last good entry (0 if none). */
-static int scan_data(struct zdb_ns *ns, int fd, uint64_t after, bool use_after, uint64_t *valid_end,
-                     uint32_t *last_off,
-                     int (*fn)(struct zdb_ns *, uint32_t, const struct zdb_dat_entry *,
-                               const uint8_t *))
+struct load_ctx;
+typedef int (*scan_fn)(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                       const uint8_t *key);
+
+static int scan_data(struct load_ctx *c, int fd, uint64_t after, bool use_after,
+                     uint64_t *valid_end, uint32_t *last_off, scan_fn fn)
 {
     struct zdb_reader r;
     int rc = zdb_reader_init(&r, fd, ZDB_DAT_HEADER_SIZE, READER_CAP);
@@ -262,7 +270,7 @@ static int scan_data(struct zdb_ns *ns, int fd, uint64_t after, bool use_after, 
             break;
         uint32_t off = (uint32_t)r.pos;
         if (fn && (!use_after || off > after)) {
-            rc = fn(ns, off, &d, key);
+            rc = fn(c, off, &d, key);
             if (rc < 0)
                 break;
         }
@@ -274,9 +282,10 @@ static int scan_data(struct zdb_ns *ns, int fd, uint64_t after, bool use_after, 
     return rc;
 }
 
-static int replay_entry(struct zdb_ns *ns, uint32_t off, const struct zdb_dat_entry *d,
+static int replay_entry(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
                         const uint8_t *key)
 {
+    struct zdb_ns *ns = c->ns;
     return ns->mode == ZDB_MODE_SEQ ? replay_seq(ns, off, d, key) : replay_user(ns, off, d, key);
 }
 
@@ -382,13 +391,15 @@ static int rebuild_index(struct load_ctx *c, uint32_t fileid, bool keep_active)
     }
     qs_log(QS_LOG_WARN, "namespace %s: rebuilding index file i%u from d%u", ns->name, fileid,
            fileid);
+    if (c->rebuilt_min < 0 || (int64_t)fileid < c->rebuilt_min)
+        c->rebuilt_min = fileid;
     int rc = zdb_nsfile_open_active(ns, fileid);
     if (rc < 0)
         return rc;
     ns->index_bytes += ns->idx_size;
     uint64_t end;
     uint32_t last;
-    rc = scan_data(ns, ns->dat_fd, 0, false, &end, &last, replay_entry);
+    rc = scan_data(c, ns->dat_fd, 0, false, &end, &last, replay_entry);
     ns->dat_size = end;
     ns->dat_prev = last;
     if (!keep_active)
@@ -415,8 +426,11 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
             return zdb_nsfile_open_active(ns, fileid);
         return 0;
     }
+    bool forced = false;
+    for (size_t k = 0; k < c->nforced; k++)
+        forced |= c->forced[k] == fileid;
     int mode;
-    if (!have_i || read_header_mode(ipath, &mode) < 0) {
+    if (!have_i || forced || read_header_mode(ipath, &mode) < 0) {
         if (!have_d) {
             qs_log(QS_LOG_ERROR, "namespace %s: index file i%u damaged and d%u absent", ns->name,
                    fileid, fileid);
@@ -449,6 +463,13 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
             qs_log(QS_LOG_WARN, "namespace %s: index file i%u has %llu unreadable bytes at %llu",
                    ns->name, fileid, (unsigned long long)(isize - end), (unsigned long long)end);
             ns->stats.index_faults++;
+            if (have_d && c->nforced < MAX_FORCED) {
+                /* Entries after the damage would be lost: rebuild this file from its data
+                 * file, which means loading everything again from the start. */
+                c->forced[c->nforced++] = fileid;
+                c->restart = true;
+                return 0;
+            }
         }
         if (have_d && stat(dpath, &st) == 0)
             ns->data_bytes += (uint64_t)st.st_size;
@@ -463,7 +484,7 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         return rc;
     uint64_t data_end;
     uint32_t data_last;
-    rc = scan_data(ns, ns->dat_fd, 0, false, &data_end, &data_last, NULL);
+    rc = scan_data(c, ns->dat_fd, 0, false, &data_end, &data_last, NULL);
     if (rc < 0)
         return rc;
     if (data_end < ns->dat_size) {
@@ -537,9 +558,60 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     /* Data entries written after the last indexed one never reached the index. */
     uint64_t dend;
     uint32_t dlast;
-    rc = scan_data(ns, ns->dat_fd, c->max_dataoff, c->any_indexed, &dend, &dlast, replay_entry);
+    rc = scan_data(c, ns->dat_fd, c->max_dataoff, c->any_indexed, &dend, &dlast, replay_entry);
     if (rc < 0)
         return rc;
+    return 0;
+}
+
+/* Forgets everything loaded so far (before a second loading pass). */
+static int reset_state(struct zdb_ns *ns)
+{
+    zdb_nsfile_close_active(ns);
+    zdb_nsfile_cache_drop(ns);
+    zdb_keyindex_free(ns->keys);
+    ns->keys = NULL;
+    ns->entries = ns->datasize = ns->index_bytes = ns->data_bytes = 0;
+    ns->next_id = 0;
+    ns->nseq = 0;
+    ns->idx_prev = ns->dat_prev = 0;
+    ns->idx_size = ns->dat_size = 0;
+    return zdb_keyindex_new(&ns->keys);
+}
+
+/* A DEL leaves a tombstone in the data file active at the time and a flag in the index
+ * file of the deleted version. When that index file was rebuilt the flag is gone, so the
+ * tombstones of every later data file are applied again: a tombstone removes the live
+ * version of its key when that version is older than the tombstone. */
+static int apply_tombstone(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                           const uint8_t *key)
+{
+    struct zdb_ns *ns = c->ns;
+    uint32_t tomb_fileid = c->scan_fileid;
+    if (!(d->flags & ZDB_DAT_DELETED))
+        return 0;
+    struct zdb_loc loc;
+    if (zdb_ns_lookup(ns, key, d->keylen, &loc) < 0)
+        return 0;
+    if (loc.fileid > tomb_fileid || (loc.fileid == tomb_fileid && loc.dataoff > off))
+        return 0; /* set again after this delete */
+    return zdb_ns_forget(ns, key, d->keylen);
+}
+
+static int replay_later_tombstones(struct load_ctx *c, uint32_t max)
+{
+    struct zdb_ns *ns = c->ns;
+    for (uint32_t id = (uint32_t)c->rebuilt_min + 1; id <= max; id++) {
+        int fd;
+        if (zdb_nsfile_fd(ns, 'd', id, &fd) < 0)
+            continue; /* offloaded: its tombstones are applied when it comes back */
+        uint64_t end;
+        uint32_t last;
+        c->scan_fileid = id;
+        int rc = scan_data(c, fd, 0, false, &end, &last, apply_tombstone);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -667,7 +739,7 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
         ns->mode = fixed >= 0 ? (enum zdb_mode)fixed : ZDB_MODE_USER;
     }
 
-    struct load_ctx c = {.ns = ns};
+    struct load_ctx c = {.ns = ns, .rebuilt_min = -1};
     if (max < 0) {
         rc = zdb_nsfile_open_active(ns, 0);
         if (rc < 0)
@@ -677,13 +749,24 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
         if (ns->mode == ZDB_MODE_SEQ && (rc = zdb_ns_seq_push_file(ns, 0, 0)) < 0)
             goto fail;
     } else {
-        for (int64_t id = 0; id <= max; id++) {
-            rc = load_file(&c, (uint32_t)id, id == max);
-            if (rc < 0) {
-                rc = qs_err_set(rc, "namespace %s, file %lld: %s", name, (long long)id,
-                                qs_err_msg());
-                goto fail;
+        for (int pass = 0; pass < 3; pass++) {
+            c.restart = false;
+            for (int64_t id = 0; id <= max && !c.restart; id++) {
+                rc = load_file(&c, (uint32_t)id, id == max);
+                if (rc < 0) {
+                    rc = qs_err_set(rc, "namespace %s, file %lld: %s", name, (long long)id,
+                                    qs_err_msg());
+                    goto fail;
+                }
             }
+            if (!c.restart)
+                break;
+            if ((rc = reset_state(ns)) < 0)
+                goto fail;
+        }
+        if (c.rebuilt_min >= 0 && (rc = replay_later_tombstones(&c, (uint32_t)max)) < 0) {
+            rc = qs_err_set(rc, "namespace %s: %s", name, qs_err_msg());
+            goto fail;
         }
     }
     ns->written = false;
@@ -700,7 +783,8 @@ fail:
 /* Used when the first write of a mixed-mode namespace fixes its mode. */
 int zdb_ns_set_mode(struct zdb_ns *ns, enum zdb_mode mode)
 {
-    if (ns->entries || ns->next_id || ns->idx_size > ZDB_IDX_HEADER_SIZE || ns->fileid > 0)
+    if (ns->entries || ns->next_id || ns->idx_size > ZDB_IDX_HEADER_SIZE ||
+        ns->dat_size > ZDB_DAT_HEADER_SIZE || ns->fileid > 0)
         return qs_err_set(QS_EBUSY, "namespace %s is not empty", ns->name);
     ns->mode = mode;
     uint8_t m = (uint8_t)mode;

@@ -180,6 +180,7 @@ int zdb_nsfile_data_append(struct zdb_ns *ns, const uint8_t *key, size_t klen, c
     int rc = zdb_write_at(ns->dat_fd, iov, 3, at);
     if (rc < 0) {
         ns->stats.data_io_errors++;
+        ns->stats.data_write_failed++;
         ns->stats.data_io_error_last = time(NULL);
         /* Cut whatever part reached the file so the next append starts clean. */
         if (ftruncate(ns->dat_fd, (off_t)at) != 0)
@@ -187,6 +188,7 @@ int zdb_nsfile_data_append(struct zdb_ns *ns, const uint8_t *key, size_t klen, c
         return qs_err_set(ZDB_EWRITE_DATA, "append to d%u: %s", ns->fileid, qs_err_msg());
     }
     *off = (uint32_t)at;
+    ns->stats.data_write_bytes += ZDB_DAT_ENTRY_SIZE + klen + vlen;
     ns->dat_prev = (uint32_t)at;
     ns->dat_size += ZDB_DAT_ENTRY_SIZE + klen + vlen;
     ns->data_bytes += ZDB_DAT_ENTRY_SIZE + klen + vlen;
@@ -208,12 +210,14 @@ int zdb_nsfile_index_append(struct zdb_ns *ns, struct zdb_idx_entry *e, const ui
     int rc = zdb_write_at(ns->idx_fd, iov, 2, at);
     if (rc < 0) {
         ns->stats.index_io_errors++;
+        ns->stats.index_write_failed++;
         ns->stats.index_io_error_last = time(NULL);
         if (ftruncate(ns->idx_fd, (off_t)at) != 0)
             ns->stats.index_faults++;
         return qs_err_set(ZDB_EWRITE_INDEX, "append to i%u: %s", ns->fileid, qs_err_msg());
     }
     *off = (uint32_t)at;
+    ns->stats.index_write_bytes += ZDB_IDX_ENTRY_SIZE + e->keylen;
     ns->idx_prev = (uint32_t)at;
     ns->idx_size += ZDB_IDX_ENTRY_SIZE + e->keylen;
     ns->index_bytes += ZDB_IDX_ENTRY_SIZE + e->keylen;
@@ -234,9 +238,12 @@ int zdb_nsfile_index_rewrite(struct zdb_ns *ns, uint32_t fileid, uint32_t off,
     rc = zdb_write_at(fd, iov, 2, off);
     if (rc < 0) {
         ns->stats.index_io_errors++;
+        ns->stats.index_write_failed++;
         ns->stats.index_io_error_last = time(NULL);
         return qs_err_set(ZDB_EWRITE_INDEX, "rewrite i%u at %u: %s", fileid, off, qs_err_msg());
     }
+    ns->stats.index_write_bytes += ZDB_IDX_ENTRY_SIZE + e->keylen;
+    ns->stats.index_write_bytes += 1;
     zdb_ns_mark_dirty(ns, fileid);
     ns->dirty_unsynced = true;
     return 0;
@@ -253,9 +260,11 @@ int zdb_nsfile_index_read(struct zdb_ns *ns, uint32_t fileid, uint32_t off, stru
     ssize_t r = pread(fd, buf, sizeof(buf), off);
     if (r < 0) {
         ns->stats.index_io_errors++;
+        ns->stats.index_read_failed++;
         ns->stats.index_io_error_last = time(NULL);
         return qs_err_sys(QS_EIO, errno, "read i%u at %u", fileid, off);
     }
+    ns->stats.index_read_bytes += (uint64_t)r;
     rc = zdb_idx_entry_decode(e, buf, (size_t)r);
     if (rc < 0 || (size_t)r < ZDB_IDX_ENTRY_SIZE + (size_t)e->keylen) {
         ns->stats.index_faults++;
@@ -276,9 +285,11 @@ int zdb_nsfile_index_mark_deleted(struct zdb_ns *ns, uint32_t fileid, uint32_t o
     rc = zdb_write_at(fd, &iov, 1, (uint64_t)off + 13);
     if (rc < 0) {
         ns->stats.index_io_errors++;
+        ns->stats.index_write_failed++;
         ns->stats.index_io_error_last = time(NULL);
         return qs_err_set(ZDB_EWRITE_INDEX, "flag i%u at %u: %s", fileid, off, qs_err_msg());
     }
+    ns->stats.index_write_bytes += 1;
     zdb_ns_mark_dirty(ns, fileid);
     ns->dirty_unsynced = true;
     return 0;
