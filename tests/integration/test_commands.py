@@ -408,6 +408,10 @@ class TestAuthAdmin(ZdbTestCase):
         self.assertEqual(self.c.cmd("AUTH", self.ADMIN), "OK")
         self.assertEqual(self.c.cmd("NSNEW", "after-auth"), "OK")
 
+    def test_auth_argument_count(self):
+        self.assertError(self.c.cmd("AUTH"), "Unexpected arguments")
+        self.assertError(self.c.cmd("AUTH", "a", "b", "c"), "Unexpected arguments")
+
     def test_auth_password_too_long(self):
         self.assertError(self.c.cmd("AUTH", "p" * 129), "Password too long")
 
