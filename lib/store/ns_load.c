@@ -397,8 +397,8 @@ static int rebuild_index(struct load_ctx *c, uint32_t fileid, bool keep_active)
     if (rc < 0)
         return rc;
     ns->index_bytes += ns->idx_size;
-    uint64_t end;
-    uint32_t last;
+    uint64_t end = 0;
+    uint32_t last = 0;
     rc = scan_data(c, ns->dat_fd, 0, false, &end, &last, replay_entry);
     ns->dat_size = end;
     ns->dat_prev = last;
@@ -449,8 +449,8 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         return qs_err_sys(QS_EIO, errno, "stat %s", ipath);
     }
     uint64_t isize = (uint64_t)st.st_size;
-    uint64_t end;
-    uint32_t last_off;
+    uint64_t end = 0;
+    uint32_t last_off = 0;
     int rc;
 
     if (!last) {
@@ -482,8 +482,8 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     close(ifd);
     if (rc < 0)
         return rc;
-    uint64_t data_end;
-    uint32_t data_last;
+    uint64_t data_end = 0;
+    uint32_t data_last = 0;
     rc = scan_data(c, ns->dat_fd, 0, false, &data_end, &data_last, NULL);
     if (rc < 0)
         return rc;
@@ -556,8 +556,8 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     ns->data_bytes += ns->dat_size;
 
     /* Data entries written after the last indexed one never reached the index. */
-    uint64_t dend;
-    uint32_t dlast;
+    uint64_t dend = 0;
+    uint32_t dlast = 0;
     rc = scan_data(c, ns->dat_fd, c->max_dataoff, c->any_indexed, &dend, &dlast, replay_entry);
     if (rc < 0)
         return rc;
@@ -605,8 +605,8 @@ static int replay_later_tombstones(struct load_ctx *c, uint32_t max)
         int fd;
         if (zdb_nsfile_fd(ns, 'd', id, &fd) < 0)
             continue; /* offloaded: its tombstones are applied when it comes back */
-        uint64_t end;
-        uint32_t last;
+        uint64_t end = 0;
+        uint32_t last = 0;
         c->scan_fileid = id;
         int rc = scan_data(c, fd, 0, false, &end, &last, apply_tombstone);
         if (rc < 0)

@@ -21,7 +21,7 @@ int qs_parse_u64(const char *s, size_t len, uint64_t *out)
 int qs_parse_i64(const char *s, size_t len, int64_t *out)
 {
     int neg = len > 0 && s[0] == '-';
-    uint64_t v;
+    uint64_t v = 0;
     int rc = qs_parse_u64(s + neg, len - (size_t)neg, &v);
     if (rc < 0)
         return rc;
@@ -55,7 +55,7 @@ int qs_parse_size(const char *s, uint64_t *out)
         if (mul != 1)
             len--;
     }
-    uint64_t v;
+    uint64_t v = 0;
     int rc = qs_parse_u64(s, len, &v);
     if (rc < 0)
         return qs_err_set(rc, "invalid size '%s'", s);
