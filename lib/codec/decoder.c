@@ -1,5 +1,6 @@
 #include "decoder.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,12 @@
 #include "codec/hash.h"
 #include "util/mem.h"
 
+/* Slots are used in ring order: reclaim .. deliver-1 are delivered and may still be
+ * hashed (serial lane), deliver .. tail-1 are being opened (parallel). */
 struct dec_slot {
-    struct qs_pool_task task; /* first: the task pointer is the slot pointer */
+    struct qs_pool_task task;  /* open; first member: the task pointer is the slot pointer */
+    struct qs_pool_task htask; /* hash the plaintext, after delivery */
+    int hashing;               /* htask submitted */
     struct qs_decoder *dec;
     uint8_t *area; /* n * stride: copies of the supplied shards */
     uint8_t *out;  /* chunk_size: plaintext */
@@ -29,14 +34,16 @@ struct qs_decoder {
     unsigned nctx;
     struct qs_chunk_ctx **ctx;
     struct dec_slot *slots;
-    unsigned nslots, oldest, nbusy;
+    unsigned nslots, tail, deliver, reclaim;
+    unsigned nopen; /* slots deliver .. tail-1: submitted, not delivered */
+    unsigned nhash; /* slots reclaim .. deliver-1: delivered, maybe still hashing */
     unsigned open_flags;
     uint64_t next_index; /* next chunk to feed */
     uint64_t delivered;  /* chunks delivered */
     uint64_t total;
     int final_seen;
     uint8_t digest[QS_CODEC_DIGEST_LEN]; /* sealed in the final chunk */
-    struct qs_hash hash;
+    struct qs_hash *hash;                /* own cache lines: written by the hash lane, 64-aligned */
     qs_decoder_sink sink;
     void *ud;
     int err;
@@ -59,10 +66,20 @@ static void dec_run(struct qs_pool_task *t, unsigned worker)
         snprintf(sl->msg, sizeof(sl->msg), "%s", qs_err_msg());
 }
 
-static void deliver_oldest(struct qs_decoder *d)
+static void dec_hash(struct qs_pool_task *t, unsigned worker)
 {
-    struct dec_slot *sl = &d->slots[d->oldest];
+    struct dec_slot *sl = (struct dec_slot *)((char *)t - offsetof(struct dec_slot, htask));
+    (void)worker;
+    qs_hash_update(sl->dec->hash, sl->out, sl->res.plain_len);
+}
+
+/* Waits for the oldest undelivered slot, checks it, hands it to the sink and queues its
+ * plaintext for the stream hash. */
+static void deliver_one(struct qs_decoder *d)
+{
+    struct dec_slot *sl = &d->slots[d->deliver];
     qs_pool_wait(d->pool, &sl->task);
+    sl->hashing = 0;
     unsigned n = d->s.desc.k + d->s.desc.m;
     for (unsigned i = 0; i < n; i++)
         if (sl->oversize[i])
@@ -78,7 +95,10 @@ static void deliver_oldest(struct qs_decoder *d)
         d->err = qs_err_set(QS_ECORRUPT, "stream length overflows");
     } else {
         int final = (sl->res.flags & QS_CHUNK_FINAL) != 0;
-        qs_hash_update(&d->hash, sl->out, sl->res.plain_len);
+        sl->htask.fn = dec_hash;
+        sl->htask.serial = 1;
+        qs_pool_submit(d->pool, &sl->htask);
+        sl->hashing = 1;
         d->total += sl->res.plain_len;
         d->delivered++;
         if (final) {
@@ -101,14 +121,28 @@ static void deliver_oldest(struct qs_decoder *d)
         if (rc)
             d->err = rc < 0 ? rc : qs_err_set(QS_EIO, "decoder: sink failed (%d)", rc);
     }
-    d->oldest = (d->oldest + 1) % d->nslots;
-    d->nbusy--;
+    d->deliver = (d->deliver + 1) % d->nslots;
+    d->nopen--;
+    d->nhash++;
+}
+
+/* Frees the oldest busy slot (delivering it first if needed). */
+static void reclaim_one(struct qs_decoder *d)
+{
+    if (d->nhash == 0)
+        deliver_one(d);
+    struct dec_slot *sl = &d->slots[d->reclaim];
+    if (sl->hashing)
+        qs_pool_wait(d->pool, &sl->htask);
+    sl->hashing = 0;
+    d->reclaim = (d->reclaim + 1) % d->nslots;
+    d->nhash--;
 }
 
 static void drain(struct qs_decoder *d)
 {
-    while (d->nbusy)
-        deliver_oldest(d);
+    while (d->nopen + d->nhash)
+        reclaim_one(d);
 }
 
 int qs_decoder_new(struct qs_decoder **out, const struct qs_codec_desc *desc,
@@ -131,11 +165,14 @@ int qs_decoder_new(struct qs_decoder **out, const struct qs_codec_desc *desc,
     d->sink = sink;
     d->ud = ud;
     d->open_flags = o->verify_all ? QS_CHUNK_VERIFY_ALL : 0;
-    qs_hash_init(&d->hash);
     int rc = qs_codec_stream_init(&d->s, desc, key);
     if (rc) {
         free(d);
         return rc;
+    }
+    if (!(d->hash = qs_hash_new())) {
+        rc = qs_err_set(QS_ENOMEM, "decoder: out of memory");
+        goto fail;
     }
     if (o->pool) {
         d->pool = o->pool;
@@ -174,11 +211,11 @@ int qs_decoder_feed(struct qs_decoder *d, const uint8_t *const *shard, const siz
         return qs_err_set(QS_EINVAL, "decoder: feed after finish");
     if (d->next_index == UINT64_MAX)
         return d->err = qs_err_set(QS_ECORRUPT, "decoder: too many chunks");
-    while (d->nbusy == d->nslots)
-        deliver_oldest(d);
+    while (d->nopen + d->nhash == d->nslots)
+        reclaim_one(d);
     if (d->err)
         return d->err;
-    struct dec_slot *sl = &d->slots[(d->oldest + d->nbusy) % d->nslots];
+    struct dec_slot *sl = &d->slots[d->tail];
     unsigned n = d->s.desc.k + d->s.desc.m;
     if (!sl->area) {
         size_t areasz;
@@ -211,10 +248,12 @@ int qs_decoder_feed(struct qs_decoder *d, const uint8_t *const *shard, const siz
     sl->index = d->next_index++;
     sl->rc = 0;
     sl->task.fn = dec_run;
-    d->nbusy++;
+    sl->task.serial = 0;
+    d->tail = (d->tail + 1) % d->nslots;
+    d->nopen++;
     qs_pool_submit(d->pool, &sl->task);
-    while (d->nbusy && qs_pool_done(d->pool, &d->slots[d->oldest].task))
-        deliver_oldest(d);
+    while (d->nopen && qs_pool_done(d->pool, &d->slots[d->deliver].task))
+        deliver_one(d);
     return d->err;
 }
 
@@ -232,7 +271,7 @@ int qs_decoder_finish(struct qs_decoder *d, struct qs_codec_summary *out)
         return d->err = qs_err_set(QS_ECORRUPT, "stream truncated: %llu chunks and no final chunk",
                                    (unsigned long long)d->delivered);
     uint8_t got[QS_CODEC_DIGEST_LEN];
-    qs_hash_final(&d->hash, got);
+    qs_hash_final(d->hash, got);
     if (memcmp(got, d->digest, sizeof(got)) != 0)
         return d->err = qs_err_set(QS_ECORRUPT, "stream checksum mismatch");
     if (out) {
@@ -264,6 +303,6 @@ void qs_decoder_free(struct qs_decoder *d)
     }
     free(d->slots);
     qs_codec_stream_free(&d->s);
-    qs_wipe(&d->hash, sizeof(d->hash));
+    qs_hash_free(d->hash);
     free(d);
 }

@@ -5,7 +5,8 @@
  * detected and skipped. Chunks are opened in parallel by a worker pool and handed to the
  * sink on the caller's thread, in order, from inside feed/finish. qs_decoder_finish
  * checks that the stream ended with its final chunk and that the BLAKE2b-128 of the
- * output matches the digest sealed in that chunk. Shards are copied on feed, so the
+ * output (computed in the pool's serial lane, overlapped with opening) matches the digest
+ * sealed in that chunk. Shards are copied on feed, so the
  * caller may reuse its buffers at once. Memory is bounded by `inflight` chunks.
  *
  * Errors (sticky, as for the encoder): QS_EDENIED wrong key (from qs_decoder_new),

@@ -11,9 +11,13 @@
 #include "util/mem.h"
 
 /* A chunk buffer and its shards. Slots are used in ring order: the busy ones (submitted,
- * not yet delivered) are oldest .. oldest+nbusy-1, the one being filled comes next. */
+ * not yet delivered) are oldest .. oldest+nbusy-1, the one being filled comes next.
+ * Each submitted slot has two tasks: sealing (parallel) and feeding the stream hash
+ * (serial lane, so chunks are hashed in order, one at a time, on whichever worker is
+ * free, while the caller's thread only copies input). */
 struct enc_slot {
-    struct qs_pool_task task; /* first: the task pointer is the slot pointer */
+    struct qs_pool_task task;  /* seal; first member: the task pointer is the slot pointer */
+    struct qs_pool_task htask; /* hash */
     struct qs_encoder *enc;
     uint8_t *in; /* chunk_size bytes of plaintext */
     size_t in_len;
@@ -39,7 +43,7 @@ struct qs_encoder {
     int have_next; /* buffer() handed out the slot after a full cur */
     uint64_t next_index;
     uint64_t total;
-    struct qs_hash hash;
+    struct qs_hash *hash; /* own cache lines: written by the hash lane, 64-aligned */
     qs_encoder_sink sink;
     void *ud;
     int err;
@@ -66,6 +70,13 @@ static void enc_run(struct qs_pool_task *t, unsigned worker)
         snprintf(sl->msg, sizeof(sl->msg), "%s", qs_err_msg());
 }
 
+static void enc_hash(struct qs_pool_task *t, unsigned worker)
+{
+    struct enc_slot *sl = (struct enc_slot *)((char *)t - offsetof(struct enc_slot, htask));
+    (void)worker;
+    qs_hash_update(sl->enc->hash, sl->in, sl->in_len);
+}
+
 static int slot_alloc(struct qs_encoder *e, struct enc_slot *sl)
 {
     if (sl->in)
@@ -89,6 +100,7 @@ static int slot_alloc(struct qs_encoder *e, struct enc_slot *sl)
 static void deliver_oldest(struct qs_encoder *e)
 {
     struct enc_slot *sl = &e->slots[e->oldest];
+    qs_pool_wait(e->pool, &sl->htask);
     qs_pool_wait(e->pool, &sl->task);
     if (!e->err && sl->rc) {
         e->err = qs_err_set(sl->rc, "%s", sl->msg);
@@ -119,7 +131,8 @@ static void deliver_oldest(struct qs_encoder *e)
 
 static void deliver_ready(struct qs_encoder *e)
 {
-    while (e->nbusy && qs_pool_done(e->pool, &e->slots[e->oldest].task))
+    while (e->nbusy && qs_pool_done(e->pool, &e->slots[e->oldest].task) &&
+           qs_pool_done(e->pool, &e->slots[e->oldest].htask))
         deliver_oldest(e);
 }
 
@@ -137,10 +150,17 @@ static int submit_cur(struct qs_encoder *e, unsigned flags)
         return e->err = qs_err_set(QS_EINVAL, "encoder: too many chunks");
     sl->index = e->next_index++;
     sl->flags = flags;
-    if (flags & QS_CHUNK_FINAL)
-        qs_hash_final(&e->hash, sl->digest);
+    sl->htask.fn = enc_hash;
+    sl->htask.serial = 1;
+    qs_pool_submit(e->pool, &sl->htask);
+    if (flags & QS_CHUNK_FINAL) {
+        /* The last chunk seals the digest: wait for the lane to hash everything. */
+        qs_pool_wait(e->pool, &sl->htask);
+        qs_hash_final(e->hash, sl->digest);
+    }
     sl->rc = 0;
     sl->task.fn = enc_run;
+    sl->task.serial = 0;
     e->nbusy++;
     e->cur = (e->cur + 1) % e->nslots;
     qs_pool_submit(e->pool, &sl->task);
@@ -163,7 +183,6 @@ int qs_encoder_new(struct qs_encoder **out, const struct qs_encoder_opts *o,
         return qs_err_set(QS_ENOMEM, "encoder: out of memory");
     e->sink = sink;
     e->ud = ud;
-    qs_hash_init(&e->hash);
     struct qs_codec_desc d;
     uint32_t cs = o->chunk_size ? o->chunk_size : QS_CODEC_CHUNK_DEF;
     int rc = qs_codec_desc_new(&d, o->k, o->m, cs, o->file_id, key);
@@ -172,6 +191,10 @@ int qs_encoder_new(struct qs_encoder **out, const struct qs_encoder_opts *o,
     if (rc) {
         free(e);
         return rc;
+    }
+    if (!(e->hash = qs_hash_new())) {
+        rc = qs_err_set(QS_ENOMEM, "encoder: out of memory");
+        goto fail;
     }
     if (o->pool) {
         e->pool = o->pool;
@@ -260,7 +283,6 @@ int qs_encoder_commit(struct qs_encoder *e, size_t n)
         return e->err = qs_err_set(QS_EINVAL, "encoder: commit of %zu bytes exceeds buffer", n);
     if (e->total + n < e->total)
         return e->err = qs_err_set(QS_EINVAL, "encoder: stream too long");
-    qs_hash_update(&e->hash, sl->in + sl->in_len, n);
     sl->in_len += n;
     e->total += n;
     return 0;
@@ -329,6 +351,6 @@ void qs_encoder_free(struct qs_encoder *e)
     }
     free(e->slots);
     qs_codec_stream_free(&e->s);
-    qs_wipe(&e->hash, sizeof(e->hash));
+    qs_hash_free(e->hash);
     free(e);
 }

@@ -5,7 +5,8 @@
  * qs_encoder_finish. Chunks are sealed in parallel by a worker pool; the sink is called
  * on the caller's thread, from inside write/commit/finish, once per chunk in chunk order.
  * Memory is bounded by `inflight` chunks whatever the stream length. The BLAKE2b-128
- * digest of the stream is computed on the caller's thread while the workers seal.
+ * digest of the stream is computed in the pool's serial lane, overlapped with sealing
+ * (several streams sharing one pool also share that lane).
  *
  * Errors are sticky: after a failure (a sealing error or a sink returning nonzero) every
  * later call returns the same code. An encoder is used by one thread at a time.

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 #include <sodium/core.h>
+#include <stdlib.h>
+
+#include "util/mem.h"
 
 static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
 
@@ -11,6 +14,24 @@ static void hash_setup(void)
 {
     if (sodium_init() < 0)
         return; /* the portable implementation still works */
+}
+
+#define HASH_ALLOC ((sizeof(struct qs_hash) + 63) & ~(size_t)63)
+
+struct qs_hash *qs_hash_new(void)
+{
+    struct qs_hash *h = aligned_alloc(64, HASH_ALLOC);
+    if (h)
+        qs_hash_init(h);
+    return h;
+}
+
+void qs_hash_free(struct qs_hash *h)
+{
+    if (!h)
+        return;
+    qs_wipe(h, sizeof(*h));
+    free(h);
 }
 
 void qs_hash_init(struct qs_hash *h)

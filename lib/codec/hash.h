@@ -22,6 +22,12 @@ struct qs_hash {
     crypto_generichash_state st;
 };
 
+/* A state (initialized) in its own 64-byte-aligned cache lines, so a thread can hash
+ * while others write neighbouring data without false sharing. NULL when out of memory.
+ * qs_hash_free wipes and frees it (NULL is a no-op). */
+struct qs_hash *qs_hash_new(void);
+void qs_hash_free(struct qs_hash *h);
+
 void qs_hash_init(struct qs_hash *h);
 void qs_hash_update(struct qs_hash *h, const void *p, size_t n);
 /* Writes the 16-byte digest and wipes the state. */

@@ -14,13 +14,24 @@ struct worker {
 
 struct qs_pool {
     pthread_mutex_t mu;
-    pthread_cond_t work; /* a task was queued, or stop */
-    pthread_cond_t done; /* a task finished */
-    struct qs_pool_task *head, *tail;
+    pthread_cond_t work;                /* a task was queued, or stop */
+    pthread_cond_t done;                /* a task finished */
+    struct qs_pool_task *head, *tail;   /* parallel tasks */
+    struct qs_pool_task *shead, *stail; /* serial lane */
+    int serial_running;
     int stop;
     unsigned threads, started;
     struct worker w[];
 };
+
+static struct qs_pool_task *pop(struct qs_pool_task **head, struct qs_pool_task **tail)
+{
+    struct qs_pool_task *t = *head;
+    *head = t->next;
+    if (!*head)
+        *tail = NULL;
+    return t;
+}
 
 static void *pool_main(void *arg)
 {
@@ -28,18 +39,27 @@ static void *pool_main(void *arg)
     struct qs_pool *p = w->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->head && !p->stop)
+        struct qs_pool_task *t = NULL;
+        if (p->shead && !p->serial_running) {
+            t = pop(&p->shead, &p->stail);
+            p->serial_running = 1;
+        } else if (p->head) {
+            t = pop(&p->head, &p->tail);
+        } else if (p->stop && !p->shead) {
+            break; /* stopping and nothing queued */
+        } else {
             pthread_cond_wait(&p->work, &p->mu);
-        struct qs_pool_task *t = p->head;
-        if (!t)
-            break; /* stop and queue drained */
-        p->head = t->next;
-        if (!p->head)
-            p->tail = NULL;
+            continue;
+        }
         pthread_mutex_unlock(&p->mu);
         t->fn(t, w->id);
         pthread_mutex_lock(&p->mu);
         t->done = 1;
+        if (t->serial) {
+            p->serial_running = 0;
+            if (p->shead)
+                pthread_cond_signal(&p->work); /* the next serial task may be waiting */
+        }
         pthread_cond_broadcast(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -109,11 +129,13 @@ void qs_pool_submit(struct qs_pool *p, struct qs_pool_task *t)
         return;
     }
     pthread_mutex_lock(&p->mu);
-    if (p->tail)
-        p->tail->next = t;
+    struct qs_pool_task **head = t->serial ? &p->shead : &p->head;
+    struct qs_pool_task **tail = t->serial ? &p->stail : &p->tail;
+    if (*tail)
+        (*tail)->next = t;
     else
-        p->head = t;
-    p->tail = t;
+        *head = t;
+    *tail = t;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
 }

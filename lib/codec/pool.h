@@ -6,6 +6,10 @@
  * and decoders: each task carries its own function. With 0 threads, submit runs the task
  * at once on the caller's thread (worker number 0).
  *
+ * Tasks marked serial form one lane: they run one at a time, in submission order, and a
+ * free worker takes a queued serial task before any parallel one. The codec runs its
+ * whole-stream hash there: inherently sequential, and the critical path.
+ *
  * qs_pool_submit / qs_pool_wait / qs_pool_done are thread-safe. Workers block every
  * signal, so a program's handlers run on its own threads.
  */
@@ -22,6 +26,7 @@ typedef void (*qs_pool_fn)(struct qs_pool_task *t, unsigned worker);
 
 struct qs_pool_task {
     qs_pool_fn fn;
+    int serial;                /* run in the serial lane (set before submit) */
     struct qs_pool_task *next; /* owned by the pool while queued */
     int done;                  /* guarded by the pool lock */
 };

@@ -482,6 +482,7 @@ struct ptask {
     struct qs_pool_task t;
     int value, result;
     unsigned worker;
+    int *lane; /* serial tasks: position counter they check and advance */
 };
 
 static void ptask_run(struct qs_pool_task *t, unsigned worker)
@@ -489,6 +490,15 @@ static void ptask_run(struct qs_pool_task *t, unsigned worker)
     struct ptask *p = (struct ptask *)t;
     p->result = p->value * p->value;
     p->worker = worker;
+    if (p->t.serial) {
+        /* Serial tasks run one at a time and in order: no lock needed here. */
+        int seen = *p->lane;
+        for (volatile int spin = 0; spin < 2000; spin++)
+            ;
+        if (seen != p->value / 2 || *p->lane != seen)
+            p->result = -1;
+        *p->lane = seen + 1;
+    }
 }
 
 static void test_pool(void **state)
@@ -499,9 +509,12 @@ static void test_pool(void **state)
         assert_int_equal(qs_pool_new(&p, threads), 0);
         assert_int_equal(qs_pool_threads(p), threads);
         struct ptask tasks[50];
+        int lane = 0;
         for (int i = 0; i < 50; i++) {
             tasks[i].t.fn = ptask_run;
+            tasks[i].t.serial = i % 2 == 0; /* even ones in the serial lane */
             tasks[i].value = i;
+            tasks[i].lane = &lane;
             qs_pool_submit(p, &tasks[i].t);
         }
         for (int i = 49; i >= 0; i--) {
@@ -510,6 +523,7 @@ static void test_pool(void **state)
             assert_int_equal(tasks[i].result, i * i);
             assert_true(tasks[i].worker < (threads ? threads : 1));
         }
+        assert_int_equal(lane, 25); /* every serial task ran, in order */
         qs_pool_free(p);
     }
     struct qs_pool *p;

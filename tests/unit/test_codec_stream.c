@@ -352,6 +352,77 @@ static void test_roundtrip_many_chunks(void **state)
     free(data);
 }
 
+/* Two streams encoded at once on one shared pool (their hashes share its serial lane),
+ * then decoded on it with the smallest in-flight windows. */
+static void test_shared_pool(void **state)
+{
+    (void)state;
+    struct qs_pool *pool;
+    assert_int_equal(qs_pool_new(&pool, 2), 0);
+    size_t len = 37 * 1000 + 11;
+    uint8_t *a = malloc(len), *b = malloc(len);
+    assert_non_null(a);
+    assert_non_null(b);
+    make_data(a, len, 1);
+    make_data(b, len, 0);
+    struct qs_encoder_opts o;
+    enc_opts(&o, 3, 2, 1000, QS_COMPRESS_LZ4, 0);
+    o.pool = pool;
+    o.inflight = 2;
+    struct stream sa, sb;
+    memset(&sa, 0, sizeof(sa));
+    memset(&sb, 0, sizeof(sb));
+    sa.n = sb.n = 5;
+    sa.fail_at = sb.fail_at = -1;
+    struct qs_encoder *ea, *eb;
+    assert_int_equal(qs_encoder_new(&ea, &o, KEY, enc_sink, &sa), 0);
+    o.inflight = 5;
+    assert_int_equal(qs_encoder_new(&eb, &o, KEY, enc_sink, &sb), 0);
+    sa.desc = *qs_encoder_desc(ea);
+    sb.desc = *qs_encoder_desc(eb);
+    for (size_t off = 0; off < len; off += 777) {
+        size_t n = len - off < 777 ? len - off : 777;
+        assert_int_equal(qs_encoder_write(ea, a + off, n), 0);
+        assert_int_equal(qs_encoder_write(eb, b + off, n), 0);
+    }
+    assert_int_equal(qs_encoder_finish(ea, &sa.sum), 0);
+    assert_int_equal(qs_encoder_finish(eb, &sb.sum), 0);
+    qs_encoder_free(ea);
+    qs_encoder_free(eb);
+    for (unsigned inflight = 1; inflight <= 3; inflight++) {
+        for (int which = 0; which < 2; which++) {
+            struct stream *st = which ? &sb : &sa;
+            struct qs_decoder_opts dopt;
+            qs_decoder_opts_default(&dopt);
+            dopt.pool = pool;
+            dopt.inflight = inflight;
+            struct dres r;
+            memset(&r, 0, sizeof(r));
+            r.fail_at = -1;
+            struct qs_decoder *d;
+            assert_int_equal(qs_decoder_new(&d, &st->desc, KEY, &dopt, dec_sink, &r), 0);
+            for (size_t c = 0; c < st->nchunks; c++) {
+                const uint8_t *sh[5];
+                for (unsigned i = 0; i < 5; i++)
+                    sh[i] = (i + c) % 5 < 2 ? NULL : st->c[c].sh[i]; /* lose 2 */
+                assert_int_equal(qs_decoder_feed(d, sh, st->c[c].len), 0);
+            }
+            struct qs_codec_summary sum;
+            assert_int_equal(qs_decoder_finish(d, &sum), 0);
+            qs_decoder_free(d);
+            assert_int_equal(r.len, len);
+            assert_memory_equal(r.data, which ? b : a, len);
+            assert_memory_equal(sum.digest, st->sum.digest, 16);
+            dres_free(&r);
+        }
+    }
+    stream_free(&sa);
+    stream_free(&sb);
+    free(a);
+    free(b);
+    qs_pool_free(pool);
+}
+
 /* ---- erasures ---------------------------------------------------------------------------- */
 
 struct lose {
@@ -1235,6 +1306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_matrix),
         cmocka_unit_test(test_roundtrip_many_chunks),
+        cmocka_unit_test(test_shared_pool),
         cmocka_unit_test(test_every_erasure_pattern),
         cmocka_unit_test(test_random_erasures),
         cmocka_unit_test(test_corrupt_shards),
