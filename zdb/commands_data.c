@@ -205,6 +205,11 @@ int cmd_del(struct zdb_server *srv, struct zdb_client *c, const struct resp_requ
     }
     if (!can_write(c))
         return CMD_FAILED;
+    struct zdb_loc loc;
+    if (zdb_ns_lookup(c->ns, r->argv[1].ptr, r->argv[1].len, &loc) < 0) {
+        reply_error(c, "Key not found");
+        return CMD_FAILED;
+    }
     if (c->ns->worm) {
         reply_error(c, "Cannot delete a key when namespace is in worm mode");
         return CMD_FAILED;

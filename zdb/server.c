@@ -97,11 +97,10 @@ int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
     srv->boot_time = time(NULL);
     srv->last_rotate_check = srv->boot_time;
     srv->last_rotate = srv->boot_time;
-    uint8_t rnd[8] = {0};
-    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-        memcpy(rnd, &srv->boot_time, sizeof(rnd));
-    for (int i = 0; i < 8; i++)
-        snprintf(srv->instance_id + 2 * i, 3, "%02x", rnd[i]);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+        rnd = (uint32_t)srv->boot_time ^ (uint32_t)getpid();
+    snprintf(srv->instance_id, sizeof(srv->instance_id), "%u", rnd); /* 0-db: decimal u32 */
 
     int rc = zdb_store_open(&srv->store, &cfg->store);
     if (rc < 0)
@@ -251,6 +250,7 @@ static void process_input(struct zdb_server *srv, struct zdb_client *c)
             break;
         if (rc == RESP_DONE) {
             zdb_dispatch(srv, c, &srv->req);
+            c->batch_cmds++;
         } else {
             const char *msg = resp_error_reply(rc);
             reply_check(c, resp_add_raw(&c->out, msg, strlen(msg)));
@@ -315,9 +315,19 @@ static void periodic(struct zdb_server *srv)
         srv->last_rotate = now;
 }
 
+/* After a failed batch write nothing of the turn may be acknowledged: every reply the
+ * client got in this turn becomes an error (the writes stay queued and are retried). */
+static void fail_turn(struct zdb_client *c)
+{
+    c->out.len = c->batch_mark;
+    for (unsigned i = 0; i < c->batch_cmds; i++)
+        reply_error(c, "Cannot write data right now");
+}
+
 int zdb_server_run(struct zdb_server *srv)
 {
     struct epoll_event evs[128];
+    struct zdb_client *touched[128];
     while (!srv->stop_signal) {
         int n = epoll_wait(srv->epfd, evs, 128, 1000);
         if (n < 0) {
@@ -326,6 +336,10 @@ int zdb_server_run(struct zdb_server *srv)
             qs_log(QS_LOG_ERROR, "epoll_wait: %s", strerror(errno));
             break;
         }
+        /* Every write of this turn, from every client, reaches the files in one write per
+         * file (and one fdatasync with --sync) before any reply is sent. */
+        int nt = 0;
+        zdb_store_batch_begin(srv->store);
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
             if (tag == TAG_LISTEN0 || tag == TAG_LISTEN1) {
@@ -333,13 +347,29 @@ int zdb_server_run(struct zdb_server *srv)
                 continue;
             }
             struct zdb_client *c = evs[i].data.ptr;
+            c->batch_mark = c->out.len;
+            c->batch_cmds = 0;
             int drop = 0;
             if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
                 drop = 1;
             if (!drop && (evs[i].events & EPOLLIN))
                 drop = read_client(srv, c) < 0;
-            /* One write for the whole batch of replies produced above; when that drains a
-             * paused client, run what it had already sent. */
+            if (!drop && c->in.len > 0 && c->out.len <= OUT_PAUSE)
+                process_input(srv, c); /* a paused client whose output drained */
+            if (drop)
+                client_free(srv, c);
+            else
+                touched[nt++] = c;
+        }
+        if (zdb_store_batch_end(srv->store) < 0) {
+            for (int i = 0; i < nt; i++)
+                fail_turn(touched[i]);
+        }
+        for (int i = 0; i < nt; i++) {
+            struct zdb_client *c = touched[i];
+            int drop = 0;
+            /* One send for the whole batch of replies; when that drains a paused client,
+             * run what it had already sent (unbatched, written at once). */
             for (int round = 0; !drop && round < 4; round++) {
                 drop = flush_out(srv, c) < 0;
                 if (drop || c->closing || c->in.len == 0 || c->out.len > OUT_PAUSE)

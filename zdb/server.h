@@ -39,9 +39,11 @@ struct zdb_client {
     bool ns_gone;
     bool admin;
     bool writable;
-    bool closing;  /* close once out is flushed */
-    bool epollout; /* EPOLLOUT registered */
-    bool paused;   /* reading stopped until out drains */
+    bool closing;        /* close once out is flushed */
+    bool epollout;       /* EPOLLOUT registered */
+    bool paused;         /* reading stopped until out drains */
+    size_t batch_mark;   /* out.len when this loop turn started handling the client */
+    unsigned batch_cmds; /* requests run in this loop turn */
     char nonce[17];
     bool nonce_set;
     struct zdb_client *prev, *next;

@@ -70,6 +70,10 @@ static void ns_after_write(struct zdb_ns *ns)
 {
     const struct zdb_store_opts *o = &ns->store->opts;
     time_t now = 0;
+    if (o->sync && ns->store->batch_depth > 0) {
+        ns->sync_pending = true; /* one fdatasync for the whole batch */
+        return;
+    }
     if (o->sync) {
         if (zdb_ns_sync(ns) < 0)
             ns->stats.data_faults++;
@@ -84,7 +88,9 @@ static void ns_after_write(struct zdb_ns *ns)
 
 int zdb_ns_sync(struct zdb_ns *ns)
 {
-    int rc = 0;
+    int rc = zdb_nsfile_flush(ns);
+    if (rc < 0)
+        return rc;
     if (ns->dat_fd >= 0 && fdatasync(ns->dat_fd) != 0)
         rc = qs_err_sys(QS_EIO, errno, "fsync d%u", ns->fileid);
     if (ns->idx_fd >= 0 && fdatasync(ns->idx_fd) != 0)
@@ -94,7 +100,10 @@ int zdb_ns_sync(struct zdb_ns *ns)
         if (ns->fdc[i].fd >= 0 && ns->fdc[i].writable && fdatasync(ns->fdc[i].fd) != 0)
             rc = qs_err_sys(QS_EIO, errno, "fsync i%u", ns->fdc[i].fileid);
     ns->last_sync = time(NULL);
-    ns->dirty_unsynced = false;
+    if (rc == 0) {
+        ns->dirty_unsynced = false;
+        ns->sync_pending = false;
+    }
     return rc;
 }
 
@@ -128,13 +137,16 @@ int zdb_ns_seq_push_file(struct zdb_ns *ns, uint32_t fileid, uint64_t first)
 int zdb_ns_jump(struct zdb_ns *ns)
 {
     const struct zdb_store_opts *o = &ns->store->opts;
+    int rc = zdb_nsfile_flush(ns);
+    if (rc < 0)
+        return rc; /* stay on this pair: its pending bytes must land first */
     if (o->secure || o->sync || o->synctime) {
         if (zdb_ns_sync(ns) < 0)
             ns->stats.data_faults++;
     }
     uint32_t old = ns->fileid;
     zdb_nsfile_close_active(ns);
-    int rc = zdb_nsfile_open_active(ns, old + 1);
+    rc = zdb_nsfile_open_active(ns, old + 1);
     if (rc < 0) {
         /* Stay on the old pair rather than losing the ability to write at all. */
         int rc2 = zdb_nsfile_open_active(ns, old);
@@ -231,19 +243,11 @@ int zdb_ns_lookup(struct zdb_ns *ns, const uint8_t *key, size_t klen, struct zdb
     return 0;
 }
 
-int zdb_ns_read_header(struct zdb_ns *ns, const struct zdb_loc *loc, struct zdb_dat_entry *e)
+static int check_header(struct zdb_ns *ns, const struct zdb_loc *loc, const uint8_t *hdr,
+                        struct zdb_dat_entry *e)
 {
-    int fd;
-    int rc = zdb_nsfile_fd(ns, 'd', loc->fileid, &fd);
-    if (rc < 0)
-        return rc;
-    uint8_t hdr[ZDB_DAT_ENTRY_SIZE];
-    rc = zdb_read_at(fd, hdr, sizeof(hdr), loc->dataoff);
-    if (rc < 0 || zdb_dat_entry_decode(e, hdr, sizeof(hdr)) < 0) {
-        ns->stats.data_faults++;
-        return qs_err_set(QS_ECORRUPT, "bad data entry in d%u at %u", loc->fileid, loc->dataoff);
-    }
-    if (e->keylen != loc->keylen || e->length != loc->length) {
+    if (zdb_dat_entry_decode(e, hdr, ZDB_DAT_ENTRY_SIZE) < 0 || e->keylen != loc->keylen ||
+        e->length != loc->length) {
         ns->stats.data_faults++;
         return qs_err_set(QS_ECORRUPT, "data entry in d%u at %u does not match its index",
                           loc->fileid, loc->dataoff);
@@ -251,24 +255,41 @@ int zdb_ns_read_header(struct zdb_ns *ns, const struct zdb_loc *loc, struct zdb_
     return 0;
 }
 
-int zdb_ns_read(struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst, bool *crc_ok)
+static void count_read_error(struct zdb_ns *ns, int rc)
 {
-    struct zdb_dat_entry e;
-    int rc = zdb_ns_read_header(ns, loc, &e);
-    if (rc < 0)
-        return rc;
-    int fd;
-    rc = zdb_nsfile_fd(ns, 'd', loc->fileid, &fd);
-    if (rc < 0)
-        return rc;
-    rc = zdb_read_at(fd, dst, loc->length,
-                     (uint64_t)loc->dataoff + ZDB_DAT_ENTRY_SIZE + loc->keylen);
+    if (rc == QS_ENOTFOUND)
+        return; /* a missing (offloaded) file is not an I/O error */
+    ns->stats.data_io_errors++;
+    ns->stats.data_read_failed++;
+    ns->stats.data_io_error_last = time(NULL);
+}
+
+int zdb_ns_read_header(struct zdb_ns *ns, const struct zdb_loc *loc, struct zdb_dat_entry *e)
+{
+    uint8_t hdr[ZDB_DAT_ENTRY_SIZE];
+    struct iovec iov = {hdr, sizeof(hdr)};
+    int rc = zdb_nsfile_readv(ns, 'd', loc->fileid, &iov, 1, loc->dataoff);
     if (rc < 0) {
-        ns->stats.data_io_errors++;
-        ns->stats.data_read_failed++;
-        ns->stats.data_io_error_last = time(NULL);
+        count_read_error(ns, rc);
         return rc;
     }
+    return check_header(ns, loc, hdr, e);
+}
+
+int zdb_ns_read(struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst, bool *crc_ok)
+{
+    /* Header, key and payload in one system call. */
+    uint8_t hdr[ZDB_DAT_ENTRY_SIZE + ZDB_MAX_KEY];
+    struct iovec iov[2] = {{hdr, ZDB_DAT_ENTRY_SIZE + (size_t)loc->keylen}, {dst, loc->length}};
+    int rc = zdb_nsfile_readv(ns, 'd', loc->fileid, iov, 2, loc->dataoff);
+    if (rc < 0) {
+        count_read_error(ns, rc);
+        return rc;
+    }
+    struct zdb_dat_entry e;
+    rc = check_header(ns, loc, hdr, &e);
+    if (rc < 0)
+        return rc;
     ns->stats.data_read_bytes += ZDB_DAT_ENTRY_SIZE + loc->keylen + loc->length;
     if (crc_ok)
         *crc_ok = qs_crc32c_zdb(dst, loc->length) == e.crc && e.crc == loc->crc;
@@ -522,6 +543,9 @@ static int remove_dir_files(const char *dir, bool rmdir_too)
 
 int zdb_ns_flush(struct zdb_ns *ns)
 {
+    qs_buf_reset(&ns->wdat);
+    qs_buf_reset(&ns->widx);
+    qs_buf_reset(&ns->wpatch);
     zdb_nsfile_close_active(ns);
     zdb_nsfile_cache_drop(ns);
     int rc = remove_dir_files(ns->idxdir, false);
@@ -545,6 +569,9 @@ int zdb_ns_flush(struct zdb_ns *ns)
 
 int zdb_ns_remove_files(struct zdb_ns *ns)
 {
+    qs_buf_reset(&ns->wdat);
+    qs_buf_reset(&ns->widx);
+    qs_buf_reset(&ns->wpatch);
     zdb_nsfile_close_active(ns);
     zdb_nsfile_cache_drop(ns);
     int rc = remove_dir_files(ns->idxdir, true);

@@ -13,6 +13,7 @@
 
 #include "store/format.h"
 #include "store/keyindex.h"
+#include "util/buf.h"
 #include "util/err.h"
 
 #define ZDB_EWRITE_DATA  (-100) /* "Cannot write data right now" */
@@ -67,6 +68,14 @@ struct zdb_ns {
     uint64_t idx_size, dat_size;
     uint32_t idx_prev, dat_prev; /* offset of the last entry appended (0 = none yet) */
     bool written;                /* something was written since the last rotation */
+    /* Appends made while the store batches writes (zdb_store_batch_begin): the bytes at
+     * the end of the active files, not yet written; the files hold size - len bytes. */
+    struct qs_buf wdat, widx;
+    /* In-place index updates of bytes already on disk, held back until the appends above
+     * are written (a deleted flag must never land before the entry that replaces it).
+     * Records: u32 fileid, u64 offset, u16 length, bytes. */
+    struct qs_buf wpatch;
+    bool sync_pending; /* --sync: fdatasync at the end of the batch */
     time_t last_sync;
     bool dirty_unsynced; /* writes not yet fsynced (for --synctime) */
 

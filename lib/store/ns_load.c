@@ -431,6 +431,16 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         forced |= c->forced[k] == fileid;
     int mode;
     if (!have_i || forced || read_header_mode(ipath, &mode) < 0) {
+        struct stat ist;
+        if (!have_d && last &&
+            (!have_i || (stat(ipath, &ist) == 0 && ist.st_size <= ZDB_IDX_HEADER_SIZE))) {
+            /* A crash right after the next index file was created: nothing was written to
+             * this pair yet. Start it afresh. */
+            qs_log(QS_LOG_WARN, "namespace %s: recreating empty file pair %u", ns->name, fileid);
+            if (have_i && unlink(ipath) != 0)
+                return qs_err_sys(QS_EIO, errno, "remove %s", ipath);
+            return zdb_nsfile_open_active(ns, fileid);
+        }
         if (!have_d) {
             qs_log(QS_LOG_ERROR, "namespace %s: index file i%u damaged and d%u absent", ns->name,
                    fileid, fileid);
@@ -622,6 +632,9 @@ static void ns_free(struct zdb_ns *ns)
     zdb_nsfile_close_active(ns);
     zdb_nsfile_cache_drop(ns);
     zdb_keyindex_free(ns->keys);
+    qs_buf_free(&ns->wdat);
+    qs_buf_free(&ns->widx);
+    qs_buf_free(&ns->wpatch);
     free(ns->seq);
     free(ns->dirty);
     free(ns->idxdir);
@@ -634,6 +647,9 @@ void zdb_ns_close(struct zdb_ns *ns)
 {
     if (!ns)
         return;
+    if (zdb_nsfile_flush(ns) < 0)
+        qs_log(QS_LOG_ERROR, "namespace %s: %zu unacknowledged bytes could not be written: %s",
+               ns->name, ns->wdat.len + ns->widx.len + ns->wpatch.len, qs_err_msg());
     if (ns->dirty_unsynced &&
         (ns->store->opts.sync || ns->store->opts.synctime || ns->store->opts.secure)) {
         if (zdb_ns_sync(ns) < 0)
@@ -692,6 +708,9 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
         return qs_err_set(QS_ENOMEM, "namespace allocation");
     ns->store = store;
     ns->idx_fd = ns->dat_fd = -1;
+    qs_buf_init(&ns->wdat, 80u * 1024 * 1024);
+    qs_buf_init(&ns->widx, 80u * 1024 * 1024);
+    qs_buf_init(&ns->wpatch, 80u * 1024 * 1024);
     for (int i = 0; i < ZDB_FDCACHE_SIZE; i++)
         ns->fdc[i].fd = -1;
     snprintf(ns->name, sizeof(ns->name), "%s", name);

@@ -9,6 +9,7 @@
 
 #include "store/store.h"
 #include "util/crc32c.h"
+#include "util/mem.h"
 
 int zdb_write_at(int fd, struct iovec *iov, int n, uint64_t off)
 {
@@ -167,6 +168,210 @@ int zdb_nsfile_fd(struct zdb_ns *ns, char kind, uint32_t fileid, int *fd)
     return 0;
 }
 
+#define WBUF_MAX (64u * 1024 * 1024)
+
+static bool batching(const struct zdb_ns *ns)
+{
+    return ns->store->batch_depth > 0;
+}
+
+/* Appends iov to the pending buffer b (flushing first when it is full). */
+static int buffer_append(struct zdb_ns *ns, struct qs_buf *b, const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (b->len + total > WBUF_MAX) {
+        int rc = zdb_nsfile_flush(ns);
+        if (rc < 0)
+            return rc;
+    }
+    uint8_t *dst;
+    int rc = qs_buf_reserve(b, total, &dst);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len)
+            memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+        dst += iov[i].iov_len;
+    }
+    qs_buf_commit(b, total);
+    return 0;
+}
+
+static int flush_one(int fd, struct qs_buf *b, uint64_t size)
+{
+    if (b->len == 0)
+        return 0;
+    struct iovec iov = {qs_buf_ptr(b), b->len};
+    int rc = zdb_write_at(fd, &iov, 1, size - b->len);
+    if (rc < 0)
+        return rc;
+    qs_buf_reset(b);
+    qs_buf_shrink(b, 1 << 20);
+    return 0;
+}
+
+#define PATCH_HDR 14
+
+static int apply_patches(struct zdb_ns *ns)
+{
+    const uint8_t *p = qs_buf_ptr(&ns->wpatch), *end = p + ns->wpatch.len;
+    while (p < end) {
+        uint32_t fileid = qs_le32(p);
+        uint64_t off = qs_le64(p + 4);
+        uint16_t len = qs_le16(p + 12);
+        int fd;
+        int rc = zdb_nsfile_fd(ns, 'i', fileid, &fd);
+        if (rc == 0) {
+            struct iovec iov = {(void *)(p + PATCH_HDR), len};
+            rc = zdb_write_at(fd, &iov, 1, off);
+        }
+        if (rc < 0) {
+            /* keep the patches not yet applied for the next attempt */
+            qs_buf_consume(&ns->wpatch, (size_t)(p - qs_buf_ptr(&ns->wpatch)));
+            return rc;
+        }
+        p += PATCH_HDR + len;
+    }
+    qs_buf_reset(&ns->wpatch);
+    return 0;
+}
+
+/* Copies the pending patches of index file fileid that overlap [off, off+total) into iov. */
+static void overlay_patches(const struct zdb_ns *ns, uint32_t fileid, const struct iovec *iov,
+                            int n, uint64_t off)
+{
+    const uint8_t *p = qs_buf_ptr(&ns->wpatch), *end = p + ns->wpatch.len;
+    while (p < end) {
+        uint32_t pf = qs_le32(p);
+        uint64_t po = qs_le64(p + 4);
+        uint16_t len = qs_le16(p + 12);
+        if (pf == fileid) {
+            uint64_t pos = off;
+            for (int i = 0; i < n; i++) {
+                uint64_t a = pos > po ? pos : po;
+                uint64_t b = pos + iov[i].iov_len < po + len ? pos + iov[i].iov_len : po + len;
+                if (a < b)
+                    memcpy((uint8_t *)iov[i].iov_base + (a - pos), p + PATCH_HDR + (a - po), b - a);
+                pos += iov[i].iov_len;
+            }
+        }
+        p += PATCH_HDR + len;
+    }
+}
+
+int zdb_nsfile_flush(struct zdb_ns *ns)
+{
+    /* Data first: an index entry must never reach the disk before its data. */
+    int rc = flush_one(ns->dat_fd, &ns->wdat, ns->dat_size);
+    if (rc < 0) {
+        ns->stats.data_io_errors++;
+        ns->stats.data_write_failed++;
+        ns->stats.data_io_error_last = time(NULL);
+        return qs_err_set(ZDB_EWRITE_DATA, "write d%u: %s", ns->fileid, qs_err_msg());
+    }
+    rc = flush_one(ns->idx_fd, &ns->widx, ns->idx_size);
+    if (rc < 0) {
+        ns->stats.index_io_errors++;
+        ns->stats.index_write_failed++;
+        ns->stats.index_io_error_last = time(NULL);
+        return qs_err_set(ZDB_EWRITE_INDEX, "write i%u: %s", ns->fileid, qs_err_msg());
+    }
+    rc = apply_patches(ns);
+    if (rc < 0) {
+        ns->stats.index_io_errors++;
+        ns->stats.index_write_failed++;
+        ns->stats.index_io_error_last = time(NULL);
+        return qs_err_set(ZDB_EWRITE_INDEX, "update index in place: %s", qs_err_msg());
+    }
+    return 0;
+}
+
+int zdb_nsfile_readv(struct zdb_ns *ns, char kind, uint32_t fileid, struct iovec *iov, int n,
+                     uint64_t off)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    if (fileid == ns->fileid && ns->idx_fd >= 0) {
+        const struct qs_buf *b = kind == 'i' ? &ns->widx : &ns->wdat;
+        uint64_t size = kind == 'i' ? ns->idx_size : ns->dat_size;
+        uint64_t flushed = size - b->len;
+        if (b->len && off >= flushed) {
+            /* Entries are appended whole, so a pending entry lies entirely in b. */
+            if (off + total > size)
+                return qs_err_set(QS_ECORRUPT, "read past the end of %c%u", kind, fileid);
+            const uint8_t *src = qs_buf_ptr(b) + (off - flushed);
+            for (int i = 0; i < n; i++) {
+                memcpy(iov[i].iov_base, src, iov[i].iov_len);
+                src += iov[i].iov_len;
+            }
+            return 0;
+        }
+    }
+    int fd;
+    int rc = zdb_nsfile_fd(ns, kind, fileid, &fd);
+    if (rc < 0)
+        return rc;
+    ssize_t got;
+    do {
+        got = preadv(fd, iov, n, (off_t)off);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0)
+        return qs_err_sys(QS_EIO, errno, "read %c%u at %llu", kind, fileid,
+                          (unsigned long long)off);
+    if ((size_t)got < total) {
+        /* Short read: finish it the slow way (rare: signals, huge values). */
+        size_t done = (size_t)got;
+        for (int i = 0; i < n; i++) {
+            if (done >= iov[i].iov_len) {
+                done -= iov[i].iov_len;
+                off += iov[i].iov_len;
+                continue;
+            }
+            rc = zdb_read_at(fd, (uint8_t *)iov[i].iov_base + done, iov[i].iov_len - done,
+                             off + done);
+            if (rc < 0)
+                return rc;
+            off += iov[i].iov_len;
+            done = 0;
+        }
+        off -= total;
+    }
+    if (kind == 'i' && ns->wpatch.len)
+        overlay_patches(ns, fileid, iov, n, off);
+    return 0;
+}
+
+/* Overwrites bytes of the active index file, in the pending buffer when they are there. */
+static int index_patch(struct zdb_ns *ns, int fd, uint32_t fileid, struct iovec *iov, int n,
+                       uint64_t off)
+{
+    if (fileid == ns->fileid && ns->widx.len && off >= ns->idx_size - ns->widx.len) {
+        uint8_t *dst = qs_buf_ptr(&ns->widx) + (off - (ns->idx_size - ns->widx.len));
+        for (int i = 0; i < n; i++) {
+            memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+            dst += iov[i].iov_len;
+        }
+        return 0;
+    }
+    if (batching(ns)) {
+        size_t total = 0;
+        for (int i = 0; i < n; i++)
+            total += iov[i].iov_len;
+        uint8_t hdr[PATCH_HDR];
+        qs_put32(hdr, fileid);
+        qs_put64(hdr + 4, off);
+        qs_put16(hdr + 12, (uint16_t)total);
+        struct iovec all[4] = {{hdr, sizeof(hdr)}};
+        for (int i = 0; i < n && i < 3; i++)
+            all[i + 1] = iov[i];
+        return buffer_append(ns, &ns->wpatch, all, n + 1);
+    }
+    return zdb_write_at(fd, iov, n, off);
+}
+
 int zdb_nsfile_data_append(struct zdb_ns *ns, const uint8_t *key, size_t klen, const uint8_t *val,
                            size_t vlen, uint32_t crc, uint8_t flags, uint32_t ts, uint32_t *off)
 {
@@ -177,6 +382,12 @@ int zdb_nsfile_data_append(struct zdb_ns *ns, const uint8_t *key, size_t klen, c
     uint64_t at = ns->dat_size;
     if (at > UINT32_MAX)
         return qs_err_set(ZDB_EWRITE_DATA, "data file d%u is full", ns->fileid);
+    if (batching(ns)) {
+        int rc = buffer_append(ns, &ns->wdat, iov, 3);
+        if (rc < 0)
+            return qs_err_set(ZDB_EWRITE_DATA, "append to d%u: %s", ns->fileid, qs_err_msg());
+        goto done;
+    }
     int rc = zdb_write_at(ns->dat_fd, iov, 3, at);
     if (rc < 0) {
         ns->stats.data_io_errors++;
@@ -187,6 +398,7 @@ int zdb_nsfile_data_append(struct zdb_ns *ns, const uint8_t *key, size_t klen, c
             ns->stats.data_faults++;
         return qs_err_set(ZDB_EWRITE_DATA, "append to d%u: %s", ns->fileid, qs_err_msg());
     }
+done:
     *off = (uint32_t)at;
     ns->stats.data_write_bytes += ZDB_DAT_ENTRY_SIZE + klen + vlen;
     ns->dat_prev = (uint32_t)at;
@@ -207,6 +419,12 @@ int zdb_nsfile_index_append(struct zdb_ns *ns, struct zdb_idx_entry *e, const ui
     uint64_t at = ns->idx_size;
     if (at > UINT32_MAX)
         return qs_err_set(ZDB_EWRITE_INDEX, "index file i%u is full", ns->fileid);
+    if (batching(ns)) {
+        int rc = buffer_append(ns, &ns->widx, iov, 2);
+        if (rc < 0)
+            return qs_err_set(ZDB_EWRITE_INDEX, "append to i%u: %s", ns->fileid, qs_err_msg());
+        goto done;
+    }
     int rc = zdb_write_at(ns->idx_fd, iov, 2, at);
     if (rc < 0) {
         ns->stats.index_io_errors++;
@@ -216,6 +434,7 @@ int zdb_nsfile_index_append(struct zdb_ns *ns, struct zdb_idx_entry *e, const ui
             ns->stats.index_faults++;
         return qs_err_set(ZDB_EWRITE_INDEX, "append to i%u: %s", ns->fileid, qs_err_msg());
     }
+done:
     *off = (uint32_t)at;
     ns->stats.index_write_bytes += ZDB_IDX_ENTRY_SIZE + e->keylen;
     ns->idx_prev = (uint32_t)at;
@@ -235,7 +454,7 @@ int zdb_nsfile_index_rewrite(struct zdb_ns *ns, uint32_t fileid, uint32_t off,
     uint8_t hdr[ZDB_IDX_ENTRY_SIZE];
     zdb_idx_entry_encode(hdr, e);
     struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)key, e->keylen}};
-    rc = zdb_write_at(fd, iov, 2, off);
+    rc = index_patch(ns, fd, fileid, iov, 2, off);
     if (rc < 0) {
         ns->stats.index_io_errors++;
         ns->stats.index_write_failed++;
@@ -252,25 +471,29 @@ int zdb_nsfile_index_rewrite(struct zdb_ns *ns, uint32_t fileid, uint32_t off,
 int zdb_nsfile_index_read(struct zdb_ns *ns, uint32_t fileid, uint32_t off, struct zdb_idx_entry *e,
                           uint8_t *key)
 {
-    int fd;
-    int rc = zdb_nsfile_fd(ns, 'i', fileid, &fd);
-    if (rc < 0)
+    uint8_t hdr[ZDB_IDX_ENTRY_SIZE];
+    struct iovec iov = {hdr, sizeof(hdr)};
+    int rc = zdb_nsfile_readv(ns, 'i', fileid, &iov, 1, off);
+    if (rc == QS_ENOTFOUND)
         return rc;
-    uint8_t buf[ZDB_IDX_ENTRY_SIZE + ZDB_MAX_KEY];
-    ssize_t r = pread(fd, buf, sizeof(buf), off);
-    if (r < 0) {
+    if (rc < 0) {
         ns->stats.index_io_errors++;
         ns->stats.index_read_failed++;
         ns->stats.index_io_error_last = time(NULL);
-        return qs_err_sys(QS_EIO, errno, "read i%u at %u", fileid, off);
+        return rc;
     }
-    ns->stats.index_read_bytes += (uint64_t)r;
-    rc = zdb_idx_entry_decode(e, buf, (size_t)r);
-    if (rc < 0 || (size_t)r < ZDB_IDX_ENTRY_SIZE + (size_t)e->keylen) {
+    if (zdb_idx_entry_decode(e, hdr, sizeof(hdr)) < 0) {
         ns->stats.index_faults++;
         return qs_err_set(QS_ECORRUPT, "bad index entry in i%u at %u", fileid, off);
     }
-    memcpy(key, buf + ZDB_IDX_ENTRY_SIZE, e->keylen);
+    iov.iov_base = key;
+    iov.iov_len = e->keylen;
+    rc = zdb_nsfile_readv(ns, 'i', fileid, &iov, 1, (uint64_t)off + ZDB_IDX_ENTRY_SIZE);
+    if (rc < 0) {
+        ns->stats.index_faults++;
+        return qs_err_set(QS_ECORRUPT, "bad index entry in i%u at %u", fileid, off);
+    }
+    ns->stats.index_read_bytes += ZDB_IDX_ENTRY_SIZE + e->keylen;
     return 0;
 }
 
@@ -282,7 +505,7 @@ int zdb_nsfile_index_mark_deleted(struct zdb_ns *ns, uint32_t fileid, uint32_t o
         return qs_err_set(ZDB_EWRITE_INDEX, "index file i%u: %s", fileid, qs_err_msg());
     uint8_t flag = ZDB_IDX_DELETED;
     struct iovec iov = {&flag, 1};
-    rc = zdb_write_at(fd, &iov, 1, (uint64_t)off + 13);
+    rc = index_patch(ns, fd, fileid, &iov, 1, (uint64_t)off + 13);
     if (rc < 0) {
         ns->stats.index_io_errors++;
         ns->stats.index_write_failed++;

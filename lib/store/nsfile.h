@@ -34,6 +34,14 @@ int zdb_nsfile_index_append(struct zdb_ns *ns, struct zdb_idx_entry *e, const ui
 int zdb_nsfile_index_rewrite(struct zdb_ns *ns, uint32_t fileid, uint32_t off,
                              const struct zdb_idx_entry *e, const uint8_t *key) QS_MUST_CHECK;
 
+/* Writes the batched appends of the active pair to the files. On failure the bytes stay
+ * pending (and readable) and the next flush retries them. */
+int zdb_nsfile_flush(struct zdb_ns *ns) QS_MUST_CHECK;
+
+/* preadv of file kind/fileid at off that also sees batched bytes not yet written. */
+int zdb_nsfile_readv(struct zdb_ns *ns, char kind, uint32_t fileid, struct iovec *iov, int n,
+                     uint64_t off) QS_MUST_CHECK;
+
 /* Reads the index entry at fileid/off (fixed part and key, key buffer of 255 bytes). */
 int zdb_nsfile_index_read(struct zdb_ns *ns, uint32_t fileid, uint32_t off, struct zdb_idx_entry *e,
                           uint8_t *key) QS_MUST_CHECK;

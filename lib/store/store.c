@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/nsfile.h"
 #include "util/log.h"
 
 static int mkdir_p(const char *path)
@@ -250,4 +251,29 @@ int zdb_store_reload(struct zdb_store *st, struct zdb_ns **nsp)
     }
     *nsp = ns;
     return 0;
+}
+
+void zdb_store_batch_begin(struct zdb_store *st)
+{
+    st->batch_depth++;
+}
+
+int zdb_store_batch_end(struct zdb_store *st)
+{
+    if (st->batch_depth > 0)
+        st->batch_depth--;
+    if (st->batch_depth > 0)
+        return 0;
+    int rc = 0;
+    for (size_t i = 0; i < st->nns; i++) {
+        struct zdb_ns *ns = st->ns[i];
+        if (!ns->wdat.len && !ns->widx.len && !ns->wpatch.len && !ns->sync_pending)
+            continue;
+        int r = ns->sync_pending ? zdb_ns_sync(ns) : zdb_nsfile_flush(ns);
+        if (r < 0) {
+            qs_log(QS_LOG_ERROR, "namespace %s: %s", ns->name, qs_err_msg());
+            rc = r;
+        }
+    }
+    return rc;
 }

@@ -41,6 +41,7 @@ struct zdb_store {
     int idx_lock_fd, dat_lock_fd;
     struct zdb_ns **ns;
     size_t nns, nscap;
+    int batch_depth; /* > 0: appends are buffered until zdb_store_batch_end */
 };
 
 /* Creates the directories if needed, takes both lock files, loads every namespace and
@@ -58,6 +59,16 @@ int zdb_store_create(struct zdb_store *st, const char *name, struct zdb_ns **out
 
 /* Deletes the namespace's files and frees it. */
 int zdb_store_remove(struct zdb_store *st, struct zdb_ns *ns) QS_MUST_CHECK;
+
+/* Starts buffering appends: the many writes of a batch of requests reach the files in
+ * one write per file (and one fdatasync with --sync) at zdb_store_batch_end. Reads see
+ * buffered writes. */
+void zdb_store_batch_begin(struct zdb_store *st);
+
+/* Writes (and with --sync, syncs) everything buffered since batch_begin. On failure the
+ * bytes stay buffered for the next attempt and the caller must not acknowledge the
+ * batch's writes. */
+int zdb_store_batch_end(struct zdb_store *st) QS_MUST_CHECK;
 
 /* Reloads a namespace from disk (RELOAD); *ns is replaced by the new object. */
 int zdb_store_reload(struct zdb_store *st, struct zdb_ns **ns) QS_MUST_CHECK;

@@ -8,7 +8,10 @@ static _Thread_local char qs_err_text[512];
 
 __attribute__((format(printf, 1, 0))) static void set_msg(const char *fmt, va_list ap)
 {
-    vsnprintf(qs_err_text, sizeof(qs_err_text), fmt, ap);
+    /* Through a copy: callers may pass qs_err_msg() itself as an argument. */
+    char tmp[sizeof(qs_err_text)];
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    memcpy(qs_err_text, tmp, sizeof(tmp));
 }
 
 int qs_err_set(int code, const char *fmt, ...)
@@ -26,7 +29,7 @@ int qs_err_sys(int code, int errnum, const char *fmt, ...)
     va_start(ap, fmt);
     set_msg(fmt, ap);
     va_end(ap);
-    size_t n = strlen(qs_err_text);
+    size_t n = strnlen(qs_err_text, sizeof(qs_err_text));
     if (n < sizeof(qs_err_text) - 1) {
         char tmp[128];
         const char *s = strerror_r(errnum, tmp, sizeof(tmp));
