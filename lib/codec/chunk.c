@@ -59,6 +59,8 @@ void qs_chunk_ctx_free(struct qs_chunk_ctx *c)
     qs_aead_free(c->aead);
     qs_zctx_free(&c->z);
     qs_rs_dec_free(&c->rsd);
+    if (c->zbuf)
+        qs_wipe(c->zbuf, c->zcap); /* (compressed) plaintext */
     free(c->zbuf);
     free(c->work);
     free(c);
@@ -68,9 +70,12 @@ static int ensure_zbuf(struct qs_chunk_ctx *c, size_t need)
 {
     if (c->zcap >= need)
         return 0;
-    uint8_t *p = realloc(c->zbuf, need);
+    uint8_t *p = malloc(need); /* not realloc: the old contents are wiped, not copied */
     if (!p)
         return qs_err_set(QS_ENOMEM, "codec: out of memory (%zu bytes)", need);
+    if (c->zbuf)
+        qs_wipe(c->zbuf, c->zcap);
+    free(c->zbuf);
     c->zbuf = p;
     c->zcap = need;
     return 0;

@@ -43,7 +43,10 @@ struct qs_encoder {
     int have_next; /* buffer() handed out the slot after a full cur */
     uint64_t next_index;
     uint64_t total;
-    struct qs_hash *hash; /* own cache lines: written by the hash lane, 64-aligned */
+    struct qs_hash *hash;
+    uint8_t digest[QS_CODEC_DIGEST_LEN];
+        /* of the whole stream, once finished */ /* own cache lines: written by the hash lane,
+                                                    64-aligned */
     qs_encoder_sink sink;
     void *ud;
     int err;
@@ -157,6 +160,7 @@ static int submit_cur(struct qs_encoder *e, unsigned flags)
         /* The last chunk seals the digest: wait for the lane to hash everything. */
         qs_pool_wait(e->pool, &sl->htask);
         qs_hash_final(e->hash, sl->digest);
+        memcpy(e->digest, sl->digest, sizeof(e->digest));
     }
     sl->rc = 0;
     sl->task.fn = enc_run;
@@ -324,8 +328,7 @@ int qs_encoder_finish(struct qs_encoder *e, struct qs_codec_summary *out)
     if (out) {
         out->size = e->total;
         out->chunks = e->next_index;
-        memcpy(out->digest, e->slots[(e->cur + e->nslots - 1) % e->nslots].digest,
-               QS_CODEC_DIGEST_LEN);
+        memcpy(out->digest, e->digest, QS_CODEC_DIGEST_LEN);
     }
     return 0;
 }
