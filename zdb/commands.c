@@ -27,23 +27,24 @@ static int cmd_kscan(struct zdb_server *srv, struct zdb_client *c, const struct 
 struct cmd_entry {
     const char *name;
     zdb_cmd_fn fn;
+    size_t len;
 };
 
 /* Table order matters: a command name is matched as a prefix, first match wins. */
 static const struct cmd_entry table[] = {
-    {"*", cmd_asterisk},      {"WAIT", cmd_later},    {"MIRROR", cmd_later},
-    {"MASTER", cmd_later},    {"PING", cmd_ping},     {"TIME", cmd_time},
-    {"AUTH", cmd_auth},       {"HOOKS", cmd_later},   {"INDEX", cmd_later},
-    {"DATA", cmd_later},      {"SET", cmd_set},       {"SETX", cmd_set},
-    {"GET", cmd_get},         {"MGET", cmd_mget},     {"DEL", cmd_del},
-    {"EXISTS", cmd_exists},   {"CHECK", cmd_check},   {"SCAN", cmd_later},
-    {"SCANX", cmd_later},     {"RSCAN", cmd_later},   {"KSCAN", cmd_kscan},
-    {"HISTORY", cmd_later},   {"KEYCUR", cmd_later},  {"LENGTH", cmd_length},
-    {"KEYTIME", cmd_keytime}, {"INFO", cmd_info},     {"STOP", cmd_stop},
-    {"DBSIZE", cmd_dbsize},   {"NSNEW", cmd_nsnew},   {"NSDEL", cmd_nsdel},
-    {"NSLIST", cmd_nslist},   {"NSSET", cmd_nsset},   {"NSINFO", cmd_nsinfo},
-    {"NSJUMP", cmd_nsjump},   {"SELECT", cmd_select}, {"RELOAD", cmd_later},
-    {"FLUSH", cmd_flush},
+    {"*", cmd_asterisk, 1},      {"WAIT", cmd_later, 4},    {"MIRROR", cmd_later, 6},
+    {"MASTER", cmd_later, 6},    {"PING", cmd_ping, 4},     {"TIME", cmd_time, 4},
+    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_later, 5},   {"INDEX", cmd_later, 5},
+    {"DATA", cmd_later, 4},      {"SET", cmd_set, 3},       {"SETX", cmd_set, 4},
+    {"GET", cmd_get, 3},         {"MGET", cmd_mget, 4},     {"DEL", cmd_del, 3},
+    {"EXISTS", cmd_exists, 6},   {"CHECK", cmd_check, 5},   {"SCAN", cmd_later, 4},
+    {"SCANX", cmd_later, 5},     {"RSCAN", cmd_later, 5},   {"KSCAN", cmd_kscan, 5},
+    {"HISTORY", cmd_later, 7},   {"KEYCUR", cmd_later, 6},  {"LENGTH", cmd_length, 6},
+    {"KEYTIME", cmd_keytime, 7}, {"INFO", cmd_info, 4},     {"STOP", cmd_stop, 4},
+    {"DBSIZE", cmd_dbsize, 6},   {"NSNEW", cmd_nsnew, 5},   {"NSDEL", cmd_nsdel, 5},
+    {"NSLIST", cmd_nslist, 6},   {"NSSET", cmd_nsset, 5},   {"NSINFO", cmd_nsinfo, 6},
+    {"NSJUMP", cmd_nsjump, 6},   {"SELECT", cmd_select, 6}, {"RELOAD", cmd_later, 6},
+    {"FLUSH", cmd_flush, 5},
 };
 
 bool cmd_args(struct zdb_client *c, const struct resp_request *r, int expected)
@@ -95,9 +96,20 @@ void zdb_dispatch(struct zdb_server *srv, struct zdb_client *c, const struct res
         return;
     }
     const struct resp_arg *name = &r->argv[0];
+    /* Upper-case once, then prefix-compare against the table (no name is over 7 bytes). */
+    char up[8];
+    size_t len = name->len;
+    if (len > sizeof(up)) {
+        srv->stats.commands_failed++;
+        reply_error(c, "Command not supported");
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char ch = (char)name->ptr[i];
+        up[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+    }
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        size_t tl = strlen(table[i].name);
-        if (name->len > tl || strncasecmp((const char *)name->ptr, table[i].name, name->len) != 0)
+        if (len > table[i].len || memcmp(up, table[i].name, len) != 0)
             continue;
         srv->stats.commands_executed++;
         int rc = table[i].fn(srv, c, r);

@@ -108,19 +108,14 @@ int cmd_set(struct zdb_server *srv, struct zdb_client *c, const struct resp_requ
 static int reply_payload(struct zdb_client *c, const struct zdb_loc *loc, bool *crc_ok)
 {
     size_t mark = c->out.len;
-    int rc = qs_buf_appendf(&c->out, "$%u\r\n", loc->length);
     uint8_t *dst = NULL;
-    if (rc == 0)
-        rc = qs_buf_reserve(&c->out, (size_t)loc->length + 2, &dst);
+    int rc = resp_add_bulk_space(&c->out, loc->length, &dst);
     if (rc == 0)
         rc = zdb_ns_read(c->ns, loc, dst, crc_ok);
     if (rc < 0) {
         c->out.len = mark;
         return rc;
     }
-    dst[loc->length] = '\r';
-    dst[loc->length + 1] = '\n';
-    qs_buf_commit(&c->out, (size_t)loc->length + 2);
     return 0;
 }
 

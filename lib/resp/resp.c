@@ -308,6 +308,28 @@ int resp_add_bulk(struct qs_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int resp_add_bulk_space(struct qs_buf *b, size_t n, uint8_t **payload)
+{
+    char digits[20];
+    size_t i = fmt_u64(digits, n);
+    size_t hdr = 1 + (sizeof(digits) - i) + 2;
+    size_t total;
+    *payload = NULL;
+    if (qs_add_size(hdr, n, &total) < 0 || qs_add_size(total, 2, &total) < 0)
+        return qs_err_set(QS_ENOMEM, "resp: bulk of %zu bytes", n);
+    uint8_t *dst;
+    int rc = qs_buf_reserve(b, total, &dst);
+    if (rc < 0)
+        return rc;
+    dst[0] = '$';
+    memcpy(dst + 1, digits + i, sizeof(digits) - i);
+    memcpy(dst + hdr - 2, "\r\n", 2);
+    memcpy(dst + hdr + n, "\r\n", 2);
+    qs_buf_commit(b, total);
+    *payload = dst + hdr;
+    return 0;
+}
+
 int resp_add_nil(struct qs_buf *b)
 {
     return qs_buf_append(b, "$-1\r\n", 5);

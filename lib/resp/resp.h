@@ -107,6 +107,10 @@ int resp_add_int(struct qs_buf *b, int64_t v) QS_MUST_CHECK;
 int resp_add_bulk(struct qs_buf *b, const void *p, size_t n) QS_MUST_CHECK;
 
 /* $-1\r\n (the nil bulk string) */
+/* Appends a bulk of n bytes whose payload the caller fills in afterwards at *payload
+ * (valid until the buffer is next modified). To cancel, restore b->len. */
+int resp_add_bulk_space(struct qs_buf *b, size_t n, uint8_t **payload) QS_MUST_CHECK;
+
 int resp_add_nil(struct qs_buf *b) QS_MUST_CHECK;
 
 /* *n\r\n: the header of an array; the caller then adds its n elements. */
