@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "util/guard.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "zdb/server.h"
@@ -228,6 +229,12 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* Data files are read through mappings; the guard turns a disk fault into an error. */
+    if (qs_guard_install() == 0)
+        cfg.store.mmap_reads = true;
+    else
+        qs_log(QS_LOG_WARN, "reading data files with read(2): %s", qs_err_msg());
 
     if (zdb_server_init(&server, &cfg) < 0) {
         fprintf(stderr, "zdb: %s\n", qs_err_msg());

@@ -42,7 +42,9 @@ struct zdb_fdcache {
     uint32_t fileid;
     int fd;
     bool writable;
-    uint64_t used; /* LRU clock */
+    uint64_t used;      /* LRU clock */
+    const uint8_t *map; /* read-only mapping of a data file (mmap_reads), or NULL */
+    size_t maplen;
 };
 
 #define ZDB_FDCACHE_SIZE 8
@@ -66,6 +68,8 @@ struct zdb_ns {
     uint32_t fileid;
     int idx_fd, dat_fd;
     uint64_t idx_size, dat_size;
+    const uint8_t *dat_map; /* mapping of the active data file (mmap_reads), or NULL */
+    size_t dat_maplen;
     uint32_t idx_prev, dat_prev; /* offset of the last entry appended (0 = none yet) */
     bool written;                /* something was written since the last rotation */
     /* Appends made while the store batches writes (zdb_store_batch_begin): the bytes at

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
 #include "util/crc32c.h"
+#include "util/guard.h"
 #include "util/mem.h"
 
 int zdb_write_at(int fd, struct iovec *iov, int n, uint64_t off)
@@ -109,11 +111,25 @@ int zdb_nsfile_open_active(struct zdb_ns *ns, uint32_t fileid)
         return rc;
     }
     ns->fileid = fileid;
+    if (ns->store->opts.mmap_reads) {
+        /* Room for the file to grow to its rotation size (plus one entry that may pass it). */
+        size_t len = ns->store->opts.datasize + ZDB_MAX_PAYLOAD + (1u << 20);
+        if (ns->dat_size > len)
+            len = ns->dat_size;
+        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, ns->dat_fd, 0);
+        if (m != MAP_FAILED) {
+            ns->dat_map = m;
+            ns->dat_maplen = len;
+        }
+    }
     return 0;
 }
 
 void zdb_nsfile_close_active(struct zdb_ns *ns)
 {
+    if (ns->dat_map)
+        munmap((void *)ns->dat_map, ns->dat_maplen);
+    ns->dat_map = NULL;
     if (ns->idx_fd >= 0)
         close(ns->idx_fd);
     if (ns->dat_fd >= 0)
@@ -121,11 +137,20 @@ void zdb_nsfile_close_active(struct zdb_ns *ns)
     ns->idx_fd = ns->dat_fd = -1;
 }
 
+static void cache_close(struct zdb_fdcache *c)
+{
+    if (c->map)
+        munmap((void *)c->map, c->maplen);
+    c->map = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
 void zdb_nsfile_cache_drop(struct zdb_ns *ns)
 {
     for (int i = 0; i < ZDB_FDCACHE_SIZE; i++) {
-        if (ns->fdc[i].fd >= 0)
-            close(ns->fdc[i].fd);
+        cache_close(&ns->fdc[i]);
         ns->fdc[i].fd = -1;
         ns->fdc[i].used = 0;
     }
@@ -164,8 +189,7 @@ int zdb_nsfile_fd(struct zdb_ns *ns, char kind, uint32_t fileid, int *fd)
         return qs_err_sys(QS_EIO, errno, "open %s", path);
     }
     struct zdb_fdcache *c = &ns->fdc[victim];
-    if (c->fd >= 0)
-        close(c->fd);
+    cache_close(c);
     c->fd = f;
     c->fileid = fileid;
     c->writable = writable;
@@ -294,6 +318,38 @@ int zdb_nsfile_flush(struct zdb_ns *ns)
     return 0;
 }
 
+/* The mapping of data file fileid and how many of its bytes may be read, or NULL. */
+static const uint8_t *data_map(struct zdb_ns *ns, uint32_t fileid, uint64_t *valid)
+{
+    if (fileid == ns->fileid && ns->dat_fd >= 0) {
+        *valid = ns->dat_size - ns->wdat.len; /* bytes on disk */
+        if (*valid > ns->dat_maplen)
+            *valid = ns->dat_maplen;
+        return ns->dat_map;
+    }
+    int fd;
+    if (zdb_nsfile_fd(ns, 'd', fileid, &fd) < 0)
+        return NULL;
+    for (int i = 0; i < ZDB_FDCACHE_SIZE; i++) {
+        struct zdb_fdcache *c = &ns->fdc[i];
+        if (c->fd != fd)
+            continue;
+        if (!c->map) {
+            struct stat st;
+            if (fstat(fd, &st) != 0 || st.st_size <= 0)
+                return NULL;
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+            if (m == MAP_FAILED)
+                return NULL;
+            c->map = m;
+            c->maplen = (size_t)st.st_size;
+        }
+        *valid = c->maplen;
+        return c->map;
+    }
+    return NULL;
+}
+
 int zdb_nsfile_readv(struct zdb_ns *ns, char kind, uint32_t fileid, struct iovec *iov, int n,
                      uint64_t off)
 {
@@ -311,6 +367,21 @@ int zdb_nsfile_readv(struct zdb_ns *ns, char kind, uint32_t fileid, struct iovec
             const uint8_t *src = qs_buf_ptr(b) + (off - flushed);
             for (int i = 0; i < n; i++) {
                 memcpy(iov[i].iov_base, src, iov[i].iov_len);
+                src += iov[i].iov_len;
+            }
+            return 0;
+        }
+    }
+    if (kind == 'd' && ns->store->opts.mmap_reads && qs_guard_active()) {
+        uint64_t valid;
+        const uint8_t *m = data_map(ns, fileid, &valid);
+        if (m && off + total <= valid) {
+            const uint8_t *src = m + off;
+            for (int i = 0; i < n; i++) {
+                int rc = qs_guard_copy(iov[i].iov_base, src, iov[i].iov_len);
+                if (rc < 0)
+                    return qs_err_set(rc, "read d%u at %llu: %s", fileid, (unsigned long long)off,
+                                      qs_err_msg());
                 src += iov[i].iov_len;
             }
             return 0;

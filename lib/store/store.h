@@ -31,6 +31,8 @@ struct zdb_store_opts {
     bool secure;                  /* fsync a file before leaving it */
     uint64_t maxsize;             /* limit of the default namespace (0 = none) */
     const char *protect_password; /* --protect: password of the default ns, or NULL */
+    bool mmap_reads;              /* read data files through mappings: the program has called
+                                     qs_guard_install() so an I/O fault becomes an error (util/guard.h) */
     struct zdb_store_events events;
 };
 
