@@ -1780,12 +1780,13 @@ static void test_batch(void **state)
 /* ---- defects found while writing these tests (skipped until fixed) ------------------- */
 
 /* BUG: a sequential update of an id whose slot lives in an older index file, when it is
- * the last write of the data file, is replayed again at every open: the new data entry is
- * referenced only by the rewritten slot in the older file, so load_file (ns_load.c, the
- * orphan scan after load_index_entries) sees it beyond max_dataoff of the last index file
- * and calls replay_seq, which appends another deleted copy and consumes another id.
- * Expected: next_id unchanged by a reopen (7); actual: 8 after the first reopen, 9 after
- * the second, and i1 grows by 42 bytes each time. */
+ * the last write of the data file, is replayed again at the next open: the new data entry
+ * is referenced only by the rewritten slot in the older file, so load_file (ns_load.c,
+ * the orphan scan after load_index_entries) sees it beyond max_dataoff of the last index
+ * file and calls replay_seq, which appends another deleted copy and consumes another id.
+ * Expected: next_id unchanged by a reopen (7) and i1 unchanged (113 bytes); actual:
+ * next_id 8 and i1 155 bytes after the first reopen (stable after that, because the
+ * extra copy now points into d1). */
 static void test_bug_seq_cross_file_update_replayed(void **state)
 {
     (void)state;
@@ -1871,9 +1872,9 @@ static void test_bug_seq_index_tail_with_update(void **state)
  * ext4/xfs after the size was extended but before the data reached the disk) is not cut
  * like other torn tails: an all-zero 18-byte header is a valid data entry (empty key,
  * empty payload, CRC 0 = CRC of nothing), so scan_data (ns_load.c) accepts the zeros as
- * entries and replay_user indexes a phantom key "" (and appends one index entry per 18
- * zero bytes). Expected: 30 entries, key "" missing, d1 cut back to its size;
- * actual: 31 entries (key "" present), d1 keeps the zeros. */
+ * entries and replay_user indexes a phantom key "". Expected: 29 live keys, key ""
+ * missing, d1 cut back to its size (3523 bytes); actual: 30 live keys (key "" present),
+ * d1 keeps 4086 of the 4096 zero bytes and i1 gets 227 index entries for key "". */
 static void test_bug_data_zero_tail(void **state)
 {
     (void)state;
@@ -1900,8 +1901,8 @@ static void test_bug_data_zero_tail(void **state)
  * an all-zero index entry decodes as a live entry for key "" pointing at d0 offset 0 (the
  * data file header). In i1 (the last file) the tail check in load_file skips entries
  * whose dataid differs from the file id, and older files are not checked at all.
- * Expected: key "" missing and 30 entries; actual: key "" present (its read fails with
- * QS_ECORRUPT) and 31 entries. */
+ * Expected: key "" missing and 29 live keys; actual, for i0 and for i1: key "" present
+ * (zdb_ns_read of it fails with QS_ECORRUPT) and 30 live keys. */
 static void test_bug_index_zero_tail(void **state)
 {
     (void)state;
