@@ -35,9 +35,44 @@ struct load_ctx {
     size_t nforced;
     bool restart;         /* damage found: reload from scratch */
     uint32_t scan_fileid; /* data file being scanned for tombstones */
-    uint64_t max_dataoff; /* largest data offset indexed in the file being loaded */
-    bool any_indexed;
+    bool need_jump;       /* the active data file is damaged: write to a new pair */
+    uint32_t last_id;     /* id of the last (active) file pair */
+    uint32_t *refs;       /* offsets in d<last_id> referenced by index entries */
+    size_t nrefs, refcap;
+    bool later_done;   /* replay_later_tombstones ran */
+    bool found_orphan; /* find_orphan saw a data entry no index entry points to */
 };
+
+static int add_ref(struct load_ctx *c, uint32_t off)
+{
+    if (c->nrefs == c->refcap) {
+        size_t cap = c->refcap ? c->refcap * 2 : 1024;
+        uint32_t *p = realloc(c->refs, cap * sizeof(*p));
+        if (!p)
+            return qs_err_set(QS_ENOMEM, "recovery reference list");
+        c->refs = p;
+        c->refcap = cap;
+    }
+    c->refs[c->nrefs++] = off;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool is_ref(const struct load_ctx *c, uint32_t off)
+{
+    return bsearch(&off, c->refs, c->nrefs, sizeof(*c->refs), cmp_u32) != NULL;
+}
+
+/* Whether the live version at loc was written after data entry (fileid, off). */
+static bool loc_newer(const struct zdb_loc *loc, uint32_t fileid, uint32_t off)
+{
+    return loc->fileid > fileid || (loc->fileid == fileid && loc->dataoff > off);
+}
 
 static int is_file_name(const char *n, char kind, uint32_t *id)
 {
@@ -120,6 +155,8 @@ static int replay_user(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat
     struct zdb_loc old;
     bool exists = zdb_ns_lookup(ns, key, d->keylen, &old) == 0;
     int rc;
+    if (exists && loc_newer(&old, ns->fileid, dataoff))
+        return 0; /* written again later: this version is history */
     if (d->flags & ZDB_DAT_DELETED) {
         if (!exists)
             return 0;
@@ -160,6 +197,8 @@ static int replay_seq(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat_
     uint64_t id = qs_le64(key);
     struct zdb_loc old;
     bool exists = zdb_ns_lookup(ns, key, d->keylen, &old) == 0;
+    if (exists && loc_newer(&old, ns->fileid, dataoff))
+        return 0;
     if (d->flags & ZDB_DAT_DELETED) {
         if (!exists)
             return 0;
@@ -174,19 +213,18 @@ static int replay_seq(struct zdb_ns *ns, uint32_t dataoff, const struct zdb_dat_
         .crc = d->crc,
     };
     uint32_t off;
-    if (id >= ns->next_id) {
-        /* A new id; ids are dense, so fill any gap with deleted placeholders. */
-        while (ns->next_id < id) {
-            struct zdb_idx_entry hole = e;
-            uint8_t hk[ZDB_SEQ_KEY_SIZE];
-            qs_put64(hk, ns->next_id);
-            hole.flags = ZDB_IDX_DELETED;
-            hole.length = 0;
-            int rc = zdb_nsfile_index_append(ns, &hole, hk, &off);
-            if (rc < 0)
-                return rc;
-            apply_seq_entry(ns, ns->fileid, &hole);
-        }
+    if (id > ns->next_id) {
+        /* Ids are handed out in data order, so a replayed new id is always the next one;
+         * anything else is not an entry this server wrote. */
+        qs_log(QS_LOG_WARN,
+               "namespace %s: ignoring data entry for id %llu at d%u:%u "
+               "(next id is %llu)",
+               ns->name, (unsigned long long)id, ns->fileid, dataoff,
+               (unsigned long long)ns->next_id);
+        ns->stats.data_faults++;
+        return 0;
+    }
+    if (id == ns->next_id) {
         int rc = zdb_nsfile_index_append(ns, &e, key, &off);
         if (rc < 0)
             return rc;
@@ -252,8 +290,8 @@ static int scan_data(struct load_ctx *c, int fd, uint64_t after, bool use_after,
         if (got < ZDB_DAT_ENTRY_SIZE)
             break;
         struct zdb_dat_entry d;
-        if (zdb_dat_entry_decode(&d, r.buf + r.start, (size_t)got) < 0)
-            break;
+        if (zdb_dat_entry_decode(&d, r.buf + r.start, (size_t)got) < 0 || d.keylen == 0)
+            break; /* every real entry has a key */
         size_t total = ZDB_DAT_ENTRY_SIZE + d.keylen + d.length;
         got = zdb_reader_need(&r, total);
         if (got < 0) {
@@ -264,10 +302,15 @@ static int scan_data(struct load_ctx *c, int fd, uint64_t after, bool use_after,
             break;
         const uint8_t *key = r.buf + r.start + ZDB_DAT_ENTRY_SIZE;
         const uint8_t *payload = key + d.keylen;
-        if (qs_crc32c_zdb(payload, d.length) != d.crc)
-            break;
         if (r.pos > UINT32_MAX)
             break;
+        if (qs_crc32c_zdb(payload, d.length) != d.crc) {
+            /* Complete but damaged: a torn tail if nothing good follows (valid_end stays
+             * before it), bit rot in the middle otherwise (later entries are kept). */
+            c->ns->stats.data_faults++;
+            zdb_reader_skip(&r, total);
+            continue;
+        }
         uint32_t off = (uint32_t)r.pos;
         if (fn && (!use_after || off > after)) {
             rc = fn(c, off, &d, key);
@@ -287,6 +330,28 @@ static int replay_entry(struct load_ctx *c, uint32_t off, const struct zdb_dat_e
 {
     struct zdb_ns *ns = c->ns;
     return ns->mode == ZDB_MODE_SEQ ? replay_seq(ns, off, d, key) : replay_user(ns, off, d, key);
+}
+
+static int apply_tombstone(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                           const uint8_t *key);
+static int replay_later_tombstones(struct load_ctx *c, uint32_t max);
+
+static int find_orphan(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                       const uint8_t *key)
+{
+    if (!(d->flags & ZDB_DAT_DELETED) && !is_ref(c, off))
+        c->found_orphan = true;
+    return 0;
+}
+
+static int replay_orphan(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                         const uint8_t *key)
+{
+    if (is_ref(c, off))
+        return 0;
+    if (d->flags & ZDB_DAT_DELETED)
+        return apply_tombstone(c, off, d, key);
+    return replay_entry(c, off, d, key);
 }
 
 /* Applies the index file of fileid (open as fd) up to byte `limit`. Returns via *end the
@@ -313,7 +378,7 @@ static int load_index_entries(struct load_ctx *c, uint32_t fileid, int fd, uint6
         size_t total = ZDB_IDX_ENTRY_SIZE + e.keylen;
         if ((size_t)got < total || r.pos + total > limit)
             break;
-        if (ns->mode == ZDB_MODE_SEQ && e.keylen != ZDB_SEQ_KEY_SIZE)
+        if (e.keylen == 0 || (ns->mode == ZDB_MODE_SEQ && e.keylen != ZDB_SEQ_KEY_SIZE))
             break;
         uint32_t off = (uint32_t)r.pos;
         if (apply) {
@@ -324,10 +389,8 @@ static int load_index_entries(struct load_ctx *c, uint32_t fileid, int fd, uint6
                 if (rc < 0)
                     break;
             }
-            if (e.dataid == fileid && (!c->any_indexed || e.offset > c->max_dataoff)) {
-                c->max_dataoff = e.offset;
-                c->any_indexed = true;
-            }
+            if (e.dataid == c->last_id && (rc = add_ref(c, e.offset)) < 0)
+                break;
         }
         *last_off = off;
         zdb_reader_skip(&r, total);
@@ -378,6 +441,52 @@ static int read_header_mode(const char *path, int *mode)
 }
 
 /* Rebuilds index file fileid from its data file. The pair becomes the active one. */
+/* The active data file's good entries end at valid_end. A short tail after it is a
+ * torn write: cut it. A long one is damage: keep every byte, and write to a new pair. */
+static int cut_data_tail(struct load_ctx *c, uint64_t valid_end)
+{
+    struct zdb_ns *ns = c->ns;
+    if (valid_end >= ns->dat_size)
+        return 0;
+    uint64_t torn = ns->dat_size - valid_end;
+    if (torn <= ZDB_DAT_ENTRY_SIZE + ZDB_MAX_KEY + ZDB_MAX_PAYLOAD) {
+        qs_log(QS_LOG_WARN, "namespace %s: cutting %llu torn bytes at the end of d%u", ns->name,
+               (unsigned long long)torn, ns->fileid);
+        if (ftruncate(ns->dat_fd, (off_t)valid_end) != 0)
+            return qs_err_sys(QS_EIO, errno, "truncate d%u", ns->fileid);
+        ns->dat_size = valid_end;
+        return 0;
+    }
+    qs_log(QS_LOG_ERROR, "namespace %s: d%u damaged at offset %llu, keeping it as is", ns->name,
+           ns->fileid, (unsigned long long)valid_end);
+    ns->stats.data_faults++;
+    c->need_jump = true;
+    return 0;
+}
+
+/* Checks the header of the active data file; a missing or damaged one is written anew
+ * (the entries after it are kept). */
+static int check_data_header(struct zdb_ns *ns)
+{
+    uint8_t h[ZDB_DAT_HEADER_SIZE];
+    struct zdb_dat_header hdr;
+    if (ns->dat_size >= ZDB_DAT_HEADER_SIZE && zdb_read_at(ns->dat_fd, h, sizeof(h), 0) == 0 &&
+        zdb_dat_header_decode(&hdr, h, sizeof(h)) == 0)
+        return 0;
+    qs_log(QS_LOG_WARN, "namespace %s: rewriting the damaged header of d%u", ns->name, ns->fileid);
+    ns->stats.data_faults++;
+    uint64_t now = (uint64_t)time(NULL);
+    struct zdb_dat_header fresh = {ZDB_DAT_VERSION, now, now, ns->fileid};
+    zdb_dat_header_encode(h, &fresh);
+    struct iovec iov = {h, sizeof(h)};
+    int rc = zdb_write_at(ns->dat_fd, &iov, 1, 0);
+    if (rc < 0)
+        return rc;
+    if (ns->dat_size < ZDB_DAT_HEADER_SIZE)
+        ns->dat_size = ZDB_DAT_HEADER_SIZE;
+    return 0;
+}
+
 static int rebuild_index(struct load_ctx *c, uint32_t fileid, bool keep_active)
 {
     struct zdb_ns *ns = c->ns;
@@ -399,9 +508,12 @@ static int rebuild_index(struct load_ctx *c, uint32_t fileid, bool keep_active)
     ns->index_bytes += ns->idx_size;
     uint64_t end = 0;
     uint32_t last = 0;
+    if (keep_active && (rc = check_data_header(ns)) < 0)
+        return rc;
     rc = scan_data(c, ns->dat_fd, 0, false, &end, &last, replay_entry);
-    ns->dat_size = end;
     ns->dat_prev = last;
+    if (rc == 0 && keep_active)
+        rc = cut_data_tail(c, end);
     if (!keep_active)
         zdb_nsfile_close_active(ns);
     return rc;
@@ -414,8 +526,6 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     zdb_ns_path(ns, 'i', fileid, ipath, sizeof(ipath));
     zdb_ns_path(ns, 'd', fileid, dpath, sizeof(dpath));
     bool have_i = file_exists(ipath), have_d = file_exists(dpath);
-    c->any_indexed = false;
-    c->max_dataoff = 0;
     if (ns->mode == ZDB_MODE_SEQ) {
         int rc = zdb_ns_seq_push_file(ns, fileid, ns->next_id);
         if (rc < 0)
@@ -492,27 +602,13 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     close(ifd);
     if (rc < 0)
         return rc;
+    if ((rc = check_data_header(ns)) < 0)
+        return rc;
     uint64_t data_end = 0;
     uint32_t data_last = 0;
     rc = scan_data(c, ns->dat_fd, 0, false, &data_end, &data_last, NULL);
-    if (rc < 0)
+    if (rc < 0 || (rc = cut_data_tail(c, data_end)) < 0)
         return rc;
-    if (data_end < ns->dat_size) {
-        uint64_t torn = ns->dat_size - data_end;
-        if (torn <= ZDB_DAT_ENTRY_SIZE + ZDB_MAX_KEY + ZDB_MAX_PAYLOAD) {
-            qs_log(QS_LOG_WARN, "namespace %s: cutting %llu torn bytes at the end of d%u", ns->name,
-                   (unsigned long long)torn, fileid);
-            if (ftruncate(ns->dat_fd, (off_t)data_end) != 0)
-                return qs_err_sys(QS_EIO, errno, "truncate d%u", fileid);
-            ns->dat_size = data_end;
-        } else {
-            /* Not a torn write: damage in the middle. Keep every byte and start a new pair
-             * after the entries that can be indexed. */
-            qs_log(QS_LOG_ERROR, "namespace %s: d%u damaged at offset %llu, keeping it as is",
-                   ns->name, fileid, (unsigned long long)data_end);
-            ns->stats.data_faults++;
-        }
-    }
     ns->dat_prev = data_last;
 
     /* Structural pass to find entry offsets, then check the last TAIL_CHECK of them
@@ -534,9 +630,12 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
             size_t total = ZDB_IDX_ENTRY_SIZE + e.keylen;
             if ((size_t)got < total)
                 break;
-            if (ns->mode == ZDB_MODE_SEQ && e.keylen != ZDB_SEQ_KEY_SIZE)
+            if (e.keylen == 0 || (ns->mode == ZDB_MODE_SEQ && e.keylen != ZDB_SEQ_KEY_SIZE))
                 break;
             ring[nring % TAIL_CHECK] = r.pos;
+            if (ns->mode == ZDB_MODE_SEQ && qs_le32(r.buf + r.start + 14) == c->last_id &&
+                (rc = add_ref(c, qs_le32(r.buf + r.start + 1))) < 0)
+                break;
             nring++;
             zdb_reader_skip(&r, total);
         }
@@ -549,6 +648,24 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         if (!entry_matches_data(ns->idx_fd, ns->dat_fd, off, ns->dat_size, fileid)) {
             good_end = off;
             break;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if (ns->mode == ZDB_MODE_SEQ) {
+        /* Updates rewrite earlier slots in place and take a slot of their own: after a
+         * torn tail, or with data the index never saw, the only safe order is the data
+         * file's. */
+        qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
+        c->found_orphan = false;
+        uint64_t e2 = 0;
+        uint32_t l2 = 0;
+        if (good_end == ns->idx_size &&
+            (rc = scan_data(c, ns->dat_fd, 0, false, &e2, &l2, find_orphan)) < 0)
+            return rc;
+        if (good_end < ns->idx_size || c->found_orphan) {
+            zdb_nsfile_close_active(ns);
+            return rebuild_index(c, fileid, true);
         }
     }
     if (good_end < ns->idx_size) {
@@ -565,10 +682,16 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     ns->index_bytes += ns->idx_size;
     ns->data_bytes += ns->dat_size;
 
-    /* Data entries written after the last indexed one never reached the index. */
+    /* What later files did to the slots of a rebuilt index file, before the orphans. */
+    qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
+    if (c->rebuilt_min >= 0 && (rc = replay_later_tombstones(c, fileid)) < 0)
+        return rc;
+    /* Data entries no index entry points to never reached the index: replay them. */
+    qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
+    c->scan_fileid = fileid;
     uint64_t dend = 0;
     uint32_t dlast = 0;
-    rc = scan_data(c, ns->dat_fd, c->max_dataoff, c->any_indexed, &dend, &dlast, replay_entry);
+    rc = scan_data(c, ns->dat_fd, 0, false, &dend, &dlast, replay_orphan);
     if (rc < 0)
         return rc;
     return 0;
@@ -593,6 +716,62 @@ static int reset_state(struct zdb_ns *ns)
  * file of the deleted version. When that index file was rebuilt the flag is gone, so the
  * tombstones of every later data file are applied again: a tombstone removes the live
  * version of its key when that version is older than the tombstone. */
+/* Seq mode: an update lives in a later data file than its id's slot. When the slot's
+ * index file was rebuilt, the in-place rewrite is gone: point the slot at it again. */
+static int apply_seq_update(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                            const uint8_t *key)
+{
+    struct zdb_ns *ns = c->ns;
+    if (d->keylen != ZDB_SEQ_KEY_SIZE)
+        return 0;
+    uint64_t id = qs_le64(key);
+    uint32_t slotfile = UINT32_MAX, slotoff = 0;
+    for (size_t f = 0; f < ns->nseq; f++) {
+        if (id >= ns->seq[f].first && id - ns->seq[f].first < ns->seq[f].count) {
+            slotfile = (uint32_t)f;
+            slotoff =
+                (uint32_t)(ZDB_IDX_HEADER_SIZE + (id - ns->seq[f].first) * ZDB_SEQ_ENTRY_SIZE);
+        }
+    }
+    if (slotfile == UINT32_MAX || slotfile >= c->scan_fileid)
+        return 0; /* an original append, not an update */
+    struct zdb_idx_entry cur;
+    uint8_t k[ZDB_MAX_KEY];
+    if (zdb_nsfile_index_read(ns, slotfile, slotoff, &cur, k) < 0)
+        return 0;
+    if (cur.dataid > c->scan_fileid || (cur.dataid == c->scan_fileid && cur.offset >= off))
+        return 0; /* the slot already holds this version or a later one */
+    struct zdb_idx_entry e = cur;
+    e.offset = off;
+    e.length = d->length;
+    e.dataid = c->scan_fileid;
+    e.timestamp = d->timestamp;
+    e.crc = d->crc;
+    e.flags = 0;
+    int rc = zdb_nsfile_index_rewrite(ns, slotfile, slotoff, &e, key);
+    if (rc == 0 && c->scan_fileid == c->last_id)
+        rc = add_ref(c, off); /* so that the orphan pass does not replay it again */
+    if (rc < 0)
+        return rc;
+    if (cur.flags & ZDB_IDX_DELETED) {
+        ns->entries++;
+        ns->datasize += d->length;
+    } else {
+        ns->datasize = ns->datasize - cur.length + d->length;
+    }
+    return 0;
+}
+
+static int apply_later_change(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
+                              const uint8_t *key)
+{
+    if (d->flags & ZDB_DAT_DELETED)
+        return apply_tombstone(c, off, d, key);
+    if (c->ns->mode == ZDB_MODE_SEQ)
+        return apply_seq_update(c, off, d, key);
+    return 0;
+}
+
 static int apply_tombstone(struct load_ctx *c, uint32_t off, const struct zdb_dat_entry *d,
                            const uint8_t *key)
 {
@@ -611,6 +790,9 @@ static int apply_tombstone(struct load_ctx *c, uint32_t off, const struct zdb_da
 static int replay_later_tombstones(struct load_ctx *c, uint32_t max)
 {
     struct zdb_ns *ns = c->ns;
+    if (c->later_done)
+        return 0;
+    c->later_done = true;
     for (uint32_t id = (uint32_t)c->rebuilt_min + 1; id <= max; id++) {
         int fd;
         if (zdb_nsfile_fd(ns, 'd', id, &fd) < 0)
@@ -618,7 +800,7 @@ static int replay_later_tombstones(struct load_ctx *c, uint32_t max)
         uint64_t end = 0;
         uint32_t last = 0;
         c->scan_fileid = id;
-        int rc = scan_data(c, fd, 0, false, &end, &last, apply_tombstone);
+        int rc = scan_data(c, fd, 0, false, &end, &last, apply_later_change);
         if (rc < 0)
             return rc;
     }
@@ -703,6 +885,7 @@ static int make_dir(const char *path)
 int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct zdb_ns **out)
 {
     *out = NULL;
+    struct load_ctx c = {.rebuilt_min = -1};
     struct zdb_ns *ns = calloc(1, sizeof(*ns));
     if (!ns)
         return qs_err_set(QS_ENOMEM, "namespace allocation");
@@ -758,7 +941,7 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
         ns->mode = fixed >= 0 ? (enum zdb_mode)fixed : ZDB_MODE_USER;
     }
 
-    struct load_ctx c = {.ns = ns, .rebuilt_min = -1};
+    c.ns = ns;
     if (max < 0) {
         rc = zdb_nsfile_open_active(ns, 0);
         if (rc < 0)
@@ -768,8 +951,11 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
         if (ns->mode == ZDB_MODE_SEQ && (rc = zdb_ns_seq_push_file(ns, 0, 0)) < 0)
             goto fail;
     } else {
+        c.last_id = (uint32_t)max;
         for (int pass = 0; pass < 3; pass++) {
             c.restart = false;
+            c.later_done = false;
+            c.nrefs = 0;
             for (int64_t id = 0; id <= max && !c.restart; id++) {
                 rc = load_file(&c, (uint32_t)id, id == max);
                 if (rc < 0) {
@@ -787,7 +973,11 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
             rc = qs_err_set(rc, "namespace %s: %s", name, qs_err_msg());
             goto fail;
         }
+        if (c.need_jump && (rc = zdb_ns_jump(ns)) < 0)
+            goto fail;
     }
+    free(c.refs);
+    c.refs = NULL;
     ns->written = false;
     ns->ndirty = 0;
     if (create && (rc = zdb_ns_save(ns)) < 0)
@@ -795,6 +985,7 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
     *out = ns;
     return 0;
 fail:
+    free(c.refs);
     ns_free(ns);
     return rc;
 }

@@ -5,7 +5,8 @@
 #include <signal.h>
 #include <string.h>
 
-static _Thread_local sigjmp_buf *guard_point;
+/* volatile, and fenced below: the stores around the copy must not be moved or dropped. */
+static _Thread_local sigjmp_buf *volatile guard_point;
 static volatile sig_atomic_t guard_on;
 
 static void on_sigbus(int sig, siginfo_t *si, void *ctx)
@@ -47,7 +48,9 @@ int qs_guard_copy(void *dst, const void *src, size_t n)
         return qs_err_set(QS_EIO, "I/O error reading a mapped file");
     }
     guard_point = &point;
+    __asm__ volatile("" ::: "memory");
     memcpy(dst, src, n);
+    __asm__ volatile("" ::: "memory");
     guard_point = NULL;
     return 0;
 }
