@@ -143,9 +143,9 @@ static void test_le_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err_message),    cmocka_unit_test(test_buf_limits),
+        cmocka_unit_test(test_err_message),      cmocka_unit_test(test_buf_limits),
         cmocka_unit_test(test_buf_appendf_long), cmocka_unit_test(test_crc32c_vectors),
-        cmocka_unit_test(test_parse_numbers),  cmocka_unit_test(test_le_helpers),
+        cmocka_unit_test(test_parse_numbers),    cmocka_unit_test(test_le_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
