@@ -50,8 +50,9 @@ typedef int (*qs_decoder_sink)(void *ud, const struct qs_dec_chunk *c);
 
 struct qs_decoder;
 
-/* Creates a decoder for the stream described by d, with the 32-byte master key.
- * QS_EDENIED when the key is wrong for this stream, QS_EINVAL, QS_ENOMEM, QS_EIO. */
+/* Creates a decoder for the stream described by d, with the 32-byte master key; o NULL
+ * means the defaults. QS_EDENIED when the key is wrong for this stream, QS_EINVAL,
+ * QS_ENOMEM, QS_EIO. */
 int qs_decoder_new(struct qs_decoder **out, const struct qs_codec_desc *d,
                    const uint8_t key[QS_CODEC_KEY_LEN], const struct qs_decoder_opts *o,
                    qs_decoder_sink sink, void *ud) QS_MUST_CHECK;

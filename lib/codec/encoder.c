@@ -45,8 +45,8 @@ struct qs_encoder {
     uint64_t total;
     struct qs_hash *hash;
     uint8_t digest[QS_CODEC_DIGEST_LEN];
-        /* of the whole stream, once finished */ /* own cache lines: written by the hash lane,
-                                                    64-aligned */
+    /* of the whole stream, once finished */ /* own cache lines: written by the hash lane,
+                                                64-aligned */
     qs_encoder_sink sink;
     void *ud;
     int err;
@@ -176,6 +176,11 @@ int qs_encoder_new(struct qs_encoder **out, const struct qs_encoder_opts *o,
                    const uint8_t key[QS_CODEC_KEY_LEN], qs_encoder_sink sink, void *ud)
 {
     *out = NULL;
+    struct qs_encoder_opts def;
+    if (!o) {
+        qs_encoder_opts_default(&def);
+        o = &def;
+    }
     if (!sink)
         return qs_err_set(QS_EINVAL, "encoder: no sink");
     if (!qs_compress_name(o->compress))

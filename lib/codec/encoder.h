@@ -53,7 +53,7 @@ typedef int (*qs_encoder_sink)(void *ud, const struct qs_enc_chunk *c);
 struct qs_encoder;
 
 /* Creates an encoder with key (32 bytes, not kept: only a per-file key derived from it,
- * wiped on free). QS_EINVAL on bad options, QS_ENOMEM, QS_EIO. */
+ * wiped on free); o NULL means the defaults. QS_EINVAL on bad options, QS_ENOMEM, QS_EIO. */
 int qs_encoder_new(struct qs_encoder **out, const struct qs_encoder_opts *o,
                    const uint8_t key[QS_CODEC_KEY_LEN], qs_encoder_sink sink,
                    void *ud) QS_MUST_CHECK;
