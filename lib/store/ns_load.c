@@ -65,7 +65,7 @@ static int cmp_u32(const void *a, const void *b)
 
 static bool is_ref(const struct load_ctx *c, uint32_t off)
 {
-    return bsearch(&off, c->refs, c->nrefs, sizeof(*c->refs), cmp_u32) != NULL;
+    return c->nrefs && bsearch(&off, c->refs, c->nrefs, sizeof(*c->refs), cmp_u32) != NULL;
 }
 
 /* Whether the live version at loc was written after data entry (fileid, off). */
@@ -656,7 +656,8 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         /* Updates rewrite earlier slots in place and take a slot of their own: after a
          * torn tail, or with data the index never saw, the only safe order is the data
          * file's. */
-        qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
+        if (c->nrefs)
+            qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
         c->found_orphan = false;
         uint64_t e2 = 0;
         uint32_t l2 = 0;
@@ -683,11 +684,13 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
     ns->data_bytes += ns->dat_size;
 
     /* What later files did to the slots of a rebuilt index file, before the orphans. */
-    qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
+    if (c->nrefs)
+        qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
     if (c->rebuilt_min >= 0 && (rc = replay_later_tombstones(c, fileid)) < 0)
         return rc;
     /* Data entries no index entry points to never reached the index: replay them. */
-    qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
+    if (c->nrefs)
+        qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_u32);
     c->scan_fileid = fileid;
     uint64_t dend = 0;
     uint32_t dlast = 0;
