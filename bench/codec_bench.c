@@ -1,7 +1,7 @@
 /* codec_bench: speed of the codec (docs/codec.md has results and commands).
  *
  *   codec_bench [--size 1G] [--data text|random] [--k 10] [--m 4] [--chunk 1M]
- *               [--compress snappy] [--workers 2] [--sink mem|null] [--lose 4]
+ *               [--compress snappy] [--workers 2] [--sink memory|null|decode] [--lose 4]
  *               [--what ceil,stages,baseline,encode,decode]
  *
  * ceil      single-core speed of each primitive on cache-resident buffers
@@ -9,8 +9,9 @@
  * baseline  0-stor_v2's layout: whole input in memory, BLAKE2b-128 of it, snappy of it,
  *           AES-256-GCM of that, RS into k+m, BLAKE2b-128 of every shard; one thread
  * encode    the streaming encoder with N workers; the input is streamed from a generator
- *           (a 32 MiB pool, never the whole input), the sink keeps shards in memory (mem)
- *           or drops them (null)
+ *           (a 32 MiB pool, never the whole input), the sink keeps shards in memory,
+ *           drops them (null), or feeds them minus --lose shards to a decoder (decode:
+ *           a streaming round trip of any size in bounded memory)
  * decode    decodes what encode kept, with --lose shards (data shards 0..) missing
  */
 #include <getopt.h>
@@ -165,6 +166,7 @@ struct cfg {
     int keep; /* mem sink */
     unsigned lose;
     unsigned inflight;
+    int pipe; /* --sink decode */
 };
 
 /* ---- ceilings ----------------------------------------------------------------------------- */
@@ -459,12 +461,23 @@ struct kept {
     uint64_t stored;
     uint8_t *arena;
     size_t arena_len, arena_used;
+    struct qs_decoder *pipe; /* --sink decode: feed every chunk to this decoder */
+    unsigned lose;
 };
 
 static int keep_sink(void *ud, const struct qs_enc_chunk *ch)
 {
     struct kept *kp = ud;
     kp->stored += (uint64_t)ch->shard_len * ch->nshards;
+    if (kp->pipe) {
+        const uint8_t *sh[255];
+        size_t len[255];
+        for (unsigned i = 0; i < ch->nshards; i++) {
+            sh[i] = i < kp->lose ? NULL : ch->shard[i];
+            len[i] = ch->shard_len;
+        }
+        return qs_decoder_feed(kp->pipe, sh, len);
+    }
     if (!kp->buf && kp->cap == 0)
         return 0; /* null sink */
     if (kp->nchunks == kp->cap) {
@@ -483,6 +496,13 @@ static int keep_sink(void *ud, const struct qs_enc_chunk *ch)
         memcpy(b + i * ch->shard_len, ch->shard[i], ch->shard_len);
     kp->buf[kp->nchunks] = b;
     kp->shard_len[kp->nchunks++] = ch->shard_len;
+    return 0;
+}
+
+static int null_dec_sink(void *ud, const struct qs_dec_chunk *ch)
+{
+    uint64_t *total = ud;
+    *total += ch->len;
     return 0;
 }
 
@@ -515,6 +535,15 @@ static double bench_encode(const uint8_t *pool, const struct cfg *c, struct kept
     if (rc)
         die("encoder", rc);
     *desc = *qs_encoder_desc(e);
+    uint64_t piped = 0;
+    if (c->pipe) {
+        struct qs_decoder_opts dopt;
+        qs_decoder_opts_default(&dopt);
+        dopt.workers = c->workers;
+        if ((rc = qs_decoder_new(&kp->pipe, desc, KEY, &dopt, null_dec_sink, &piped)) != 0)
+            die("decoder", rc);
+        kp->lose = c->lose;
+    }
     struct source src = {pool, 0, c->size};
     for (;;) {
         uint8_t *p;
@@ -531,22 +560,29 @@ static double bench_encode(const uint8_t *pool, const struct cfg *c, struct kept
     if ((rc = qs_encoder_finish(e, &sum)) != 0)
         die("encode", rc);
     qs_encoder_free(e);
+    if (kp->pipe) {
+        struct qs_codec_summary dsum;
+        if ((rc = qs_decoder_finish(kp->pipe, &dsum)) != 0)
+            die("decode", rc);
+        qs_decoder_free(kp->pipe);
+        kp->pipe = NULL;
+        if (dsum.size != c->size || memcmp(dsum.digest, sum.digest, 16) != 0) {
+            fprintf(stderr, "codec_bench: round trip mismatch\n");
+            exit(1);
+        }
+    }
     double t = now() - t0, cpu = cpu_now() - c0;
     printf("== streaming encode, %s, %.0f MiB, chunk %u, %u+%u, %s, %d workers, %s sink ==\n",
            c->text ? "text" : "random", (double)c->size / 1048576, c->chunk, c->k, c->m,
-           qs_compress_name(c->method), c->workers, c->keep ? "memory" : "null");
+           qs_compress_name(c->method), c->workers,
+           c->pipe   ? "decoder (round trip, shards 0..lose-1 dropped)"
+           : c->keep ? "memory"
+                     : "null");
     printf("  encode: %.0f MB/s (%.2f s, cpu %.2f s = %.2f cores), stored %.0f MiB (%.3f of "
            "input)\n",
            rate((double)c->size, t), t, cpu, cpu / t, (double)kp->stored / 1048576,
            (double)kp->stored / (double)c->size);
     return rate((double)c->size, t);
-}
-
-static int null_dec_sink(void *ud, const struct qs_dec_chunk *ch)
-{
-    uint64_t *total = ud;
-    *total += ch->len;
-    return 0;
 }
 
 static double bench_decode(const struct cfg *c, const struct kept *kp,
@@ -633,7 +669,8 @@ int main(int argc, char **argv)
             c.workers = atoi(optarg);
             break;
         case 'S':
-            c.keep = strcmp(optarg, "null") != 0;
+            c.keep = strcmp(optarg, "memory") == 0;
+            c.pipe = strcmp(optarg, "decode") == 0;
             break;
         case 'l':
             c.lose = (unsigned)atoi(optarg);
