@@ -199,6 +199,11 @@ static int seq_locate(const struct zdb_ns *ns, uint64_t id, uint32_t *fileid, ui
     return 0;
 }
 
+int zdb_ns_seq_locate(const struct zdb_ns *ns, uint64_t id, uint32_t *fileid, uint32_t *off)
+{
+    return seq_locate(ns, id, fileid, off);
+}
+
 static int seq_lookup(struct zdb_ns *ns, const uint8_t *key, size_t klen, struct zdb_loc *loc,
                       struct zdb_idx_entry *ent)
 {
