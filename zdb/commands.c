@@ -34,7 +34,7 @@ struct cmd_entry {
 static const struct cmd_entry table[] = {
     {"*", cmd_asterisk, 1},      {"WAIT", cmd_later, 4},    {"MIRROR", cmd_later, 6},
     {"MASTER", cmd_later, 6},    {"PING", cmd_ping, 4},     {"TIME", cmd_time, 4},
-    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_later, 5},   {"INDEX", cmd_later, 5},
+    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_hooks, 5},   {"INDEX", cmd_later, 5},
     {"DATA", cmd_later, 4},      {"SET", cmd_set, 3},       {"SETX", cmd_set, 4},
     {"GET", cmd_get, 3},         {"MGET", cmd_mget, 4},     {"DEL", cmd_del, 3},
     {"EXISTS", cmd_exists, 6},   {"CHECK", cmd_check, 5},   {"SCAN", cmd_later, 4},

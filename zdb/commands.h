@@ -24,6 +24,14 @@ bool cmd_admin(struct zdb_client *c);
 /* Copies an argument into a NUL-terminated string; false (and no reply) if it does not fit. */
 bool cmd_arg_str(const struct resp_arg *a, char *out, size_t cap);
 
+/* zdb_ns_read / zdb_ns_read_header for command handlers: when the data file is missing
+ * (QS_ENOTFOUND), the blocking missing-data hook runs and, if it exits 0, the read is
+ * retried once. Use these for every payload or data-header read of a request. */
+int cmd_ns_read(struct zdb_server *srv, struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst,
+                bool *crc_ok) QS_MUST_CHECK;
+int cmd_ns_read_header(struct zdb_server *srv, struct zdb_ns *ns, const struct zdb_loc *loc,
+                       struct zdb_dat_entry *e) QS_MUST_CHECK;
+
 /* Handlers */
 int cmd_ping(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 int cmd_time(struct zdb_server *, struct zdb_client *, const struct resp_request *);
@@ -49,5 +57,7 @@ int cmd_nsinfo(struct zdb_server *, struct zdb_client *, const struct resp_reque
 int cmd_nsjump(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 int cmd_select(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 int cmd_flush(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+
+int cmd_hooks(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 
 #endif

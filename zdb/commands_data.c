@@ -5,6 +5,7 @@
 
 #include "util/parse.h"
 #include "zdb/commands.h"
+#include "zdb/hooks.h"
 #include "zdb/reply.h"
 
 /* Refuses reads on a frozen namespace. */
@@ -103,15 +104,46 @@ int cmd_set(struct zdb_server *srv, struct zdb_client *c, const struct resp_requ
     return CMD_OK;
 }
 
+/* A data file is missing (offloaded): the blocking missing-data hook may bring it back;
+ * true when it says so (exit 0). */
+static bool restore_data_file(struct zdb_server *srv, struct zdb_ns *ns, uint32_t fileid)
+{
+    if (!srv->hooks)
+        return false;
+    char path[4096];
+    zdb_ns_path(ns, 'd', fileid, path, sizeof(path));
+    const char *args[] = {path};
+    return zdb_hooks_run(srv->hooks, "missing-data", args, 1) == 0;
+}
+
+int cmd_ns_read(struct zdb_server *srv, struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst,
+                bool *crc_ok)
+{
+    int rc = zdb_ns_read(ns, loc, dst, crc_ok);
+    if (rc == QS_ENOTFOUND && restore_data_file(srv, ns, loc->fileid))
+        rc = zdb_ns_read(ns, loc, dst, crc_ok); /* once: the file is not cached as missing */
+    return rc;
+}
+
+int cmd_ns_read_header(struct zdb_server *srv, struct zdb_ns *ns, const struct zdb_loc *loc,
+                       struct zdb_dat_entry *e)
+{
+    int rc = zdb_ns_read_header(ns, loc, e);
+    if (rc == QS_ENOTFOUND && restore_data_file(srv, ns, loc->fileid))
+        rc = zdb_ns_read_header(ns, loc, e);
+    return rc;
+}
+
 /* Appends a bulk reply whose payload is read straight from the data file into the output
  * buffer. Returns 0, or a negative code with nothing appended. */
-static int reply_payload(struct zdb_client *c, const struct zdb_loc *loc, bool *crc_ok)
+static int reply_payload(struct zdb_server *srv, struct zdb_client *c, const struct zdb_loc *loc,
+                         bool *crc_ok)
 {
     size_t mark = c->out.len;
     uint8_t *dst = NULL;
     int rc = resp_add_bulk_space(&c->out, loc->length, &dst);
     if (rc == 0)
-        rc = zdb_ns_read(c->ns, loc, dst, crc_ok);
+        rc = cmd_ns_read(srv, c->ns, loc, dst, crc_ok);
     if (rc < 0) {
         c->out.len = mark;
         return rc;
@@ -127,7 +159,7 @@ static int lookup_arg(struct zdb_client *c, const struct resp_arg *k, struct zdb
 }
 
 /* One GET-style value: bulk, nil, or an error reply. */
-static int get_one(struct zdb_client *c, const struct resp_arg *k)
+static int get_one(struct zdb_server *srv, struct zdb_client *c, const struct resp_arg *k)
 {
     struct zdb_loc loc;
     int rc = lookup_arg(c, k, &loc);
@@ -136,7 +168,7 @@ static int get_one(struct zdb_client *c, const struct resp_arg *k)
         return CMD_OK;
     }
     if (rc == 0)
-        rc = reply_payload(c, &loc, NULL);
+        rc = reply_payload(srv, c, &loc, NULL);
     if (rc < 0) {
         reply_error(c, "Internal Error");
         return CMD_FAILED;
@@ -154,7 +186,7 @@ int cmd_get(struct zdb_server *srv, struct zdb_client *c, const struct resp_requ
     }
     if (!can_read(c))
         return CMD_FAILED;
-    return get_one(c, &r->argv[1]);
+    return get_one(srv, c, &r->argv[1]);
 }
 
 int cmd_mget(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
@@ -176,7 +208,7 @@ int cmd_mget(struct zdb_server *srv, struct zdb_client *c, const struct resp_req
         struct zdb_loc loc;
         int rc = lookup_arg(c, &r->argv[i], &loc);
         if (rc == 0)
-            rc = reply_payload(c, &loc, NULL);
+            rc = reply_payload(srv, c, &loc, NULL);
         if (rc < 0)
             reply_nil(c); /* an array element cannot be an error without breaking clients */
     }
@@ -276,7 +308,7 @@ int cmd_keytime(struct zdb_server *srv, struct zdb_client *c, const struct resp_
         return CMD_OK;
     }
     struct zdb_dat_entry e;
-    if (zdb_ns_read_header(c->ns, &loc, &e) < 0) {
+    if (cmd_ns_read_header(srv, c->ns, &loc, &e) < 0) {
         reply_error(c, "Internal Error");
         return CMD_FAILED;
     }
@@ -300,7 +332,7 @@ int cmd_check(struct zdb_server *srv, struct zdb_client *c, const struct resp_re
         return CMD_FAILED;
     }
     bool ok = false;
-    int rc = zdb_ns_read(c->ns, &loc, buf, &ok);
+    int rc = cmd_ns_read(srv, c->ns, &loc, buf, &ok);
     free(buf);
     if (rc == QS_ECORRUPT)
         reply_int(c, 0); /* the entry itself does not match its index */

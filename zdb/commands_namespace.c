@@ -7,6 +7,7 @@
 
 #include "util/parse.h"
 #include "zdb/commands.h"
+#include "zdb/hooks.h"
 #include "zdb/reply.h"
 
 #define NSSET_VALUE_MAX 63
@@ -17,6 +18,13 @@ int zdb_secure_check(struct zdb_client *c, const struct resp_arg *hash, const ch
 static struct zdb_ns *find_ns(struct zdb_server *srv, const struct resp_arg *a)
 {
     return zdb_store_find(srv->store, (const char *)a->ptr, a->len);
+}
+
+/* namespace-created / -updated / -deleted: non-blocking hooks. */
+static void ns_hook(struct zdb_server *srv, const char *event, const char *name)
+{
+    if (srv->hooks)
+        zdb_hooks_start(srv->hooks, event, &name, 1);
 }
 
 static bool arg_is(const struct resp_arg *a, const char *s)
@@ -53,6 +61,7 @@ int cmd_nsnew(struct zdb_server *srv, struct zdb_client *c, const struct resp_re
         reply_error(c, "Cannot create namespace");
         return CMD_FAILED;
     }
+    ns_hook(srv, "namespace-created", name);
     reply_status(c, "OK");
     return CMD_OK;
 }
@@ -77,11 +86,14 @@ int cmd_nsdel(struct zdb_server *srv, struct zdb_client *c, const struct resp_re
         reply_error(c, "Cannot remove namespace you're currently using.");
         return CMD_FAILED;
     }
+    char name[ZDB_NS_NAME_MAX + 1];
+    snprintf(name, sizeof(name), "%s", ns->name);
     zdb_server_ns_removed(srv, ns);
     if (zdb_store_remove(srv->store, ns) < 0) {
         reply_error(c, "Cannot remove namespace files");
         return CMD_FAILED;
     }
+    ns_hook(srv, "namespace-deleted", name);
     reply_status(c, "OK");
     return CMD_OK;
 }
@@ -182,6 +194,7 @@ int cmd_nsset(struct zdb_server *srv, struct zdb_client *c, const struct resp_re
         reply_error(c, "Cannot write namespace descriptor");
         return CMD_FAILED;
     }
+    ns_hook(srv, "namespace-updated", ns->name);
     reply_status(c, "OK");
     return CMD_OK;
 }

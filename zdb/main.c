@@ -14,9 +14,12 @@
 #include "util/guard.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "zdb/hooks.h"
 #include "zdb/server.h"
 
 static struct zdb_server server;
+static struct zdb_hooks hooks;
+static unsigned hook_timeout; /* --hooktimeout, 0 = default */
 static FILE *log_out;
 static bool log_verbose;
 
@@ -57,6 +60,8 @@ static void usage(FILE *f)
           "  --synctime SECS     fsync when the last sync is older than SECS\n"
           "  --secure            fsync a file before rotating away from it\n"
           "  --rotate SECS       rotate files every SECS seconds when something was written\n"
+          "  --hook EXE          run EXE <event> <zdbid> [args...] on events (see README)\n"
+          "  --hooktimeout SECS  kill a blocking hook after SECS seconds (default 600)\n"
           "  --background        run in the background\n"
           "  --logfile FILE      write the log to FILE\n"
           "  --verbose           debug logging\n"
@@ -78,9 +83,9 @@ static int fail(const char *fmt, ...)
 }
 
 /* Flags taking a value. */
-static const char *const valued[] = {"data",     "index",   "mode",   "datasize", "listen",
-                                     "port",     "socket",  "hook",   "admin",    "maxsize",
-                                     "synctime", "logfile", "rotate", NULL};
+static const char *const valued[] = {"data",     "index",   "mode",   "datasize",    "listen",
+                                     "port",     "socket",  "hook",   "admin",       "maxsize",
+                                     "synctime", "logfile", "rotate", "hooktimeout", NULL};
 
 static bool takes_value(const char *name)
 {
@@ -95,6 +100,88 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
     if (qs_parse_u64(s, strlen(s), out) < 0 || *out > max)
         return -1;
     return 0;
+}
+
+/* --- hook events (spec zdb.md section 6) ------------------------------------------------ */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The ids of the index files modified in place, ascending and space-separated (one hook
+ * argument; "" when there is none). NULL when out of memory. */
+static char *dirty_list(const struct zdb_ns *ns)
+{
+    char *out = malloc(ns->ndirty * 11 + 1);
+    uint32_t *ids = malloc((ns->ndirty ? ns->ndirty : 1) * sizeof(*ids));
+    if (!out || !ids) {
+        free(out);
+        free(ids);
+        return NULL;
+    }
+    if (ns->ndirty)
+        memcpy(ids, ns->dirty, ns->ndirty * sizeof(*ids));
+    qsort(ids, ns->ndirty, sizeof(*ids), cmp_u32);
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < ns->ndirty; i++)
+        len += (size_t)snprintf(out + len, 12, "%s%u", i ? " " : "", ids[i]);
+    free(ids);
+    return out;
+}
+
+/* Store event: directories locked, namespaces not loaded yet (a hook may restore them). */
+static void hook_loading(void *ud, const char *index_root, const char *data_root)
+{
+    const char *args[] = {index_root, data_root};
+    if (zdb_hooks_run(ud, "namespaces-init", args, 2) != 0)
+        qs_log(QS_LOG_WARN, "the namespaces-init hook failed: loading what is on disk");
+}
+
+/* Store event: a namespace rotated from file oldid to newid. */
+static void hook_jump(void *ud, struct zdb_ns *ns, uint32_t oldid, uint32_t newid)
+{
+    char oldf[4096], newf[4096];
+    char *dirty = dirty_list(ns);
+    zdb_ns_path(ns, 'i', oldid, oldf, sizeof(oldf));
+    zdb_ns_path(ns, 'i', newid, newf, sizeof(newf));
+    const char *iargs[] = {oldf, newf, dirty ? dirty : ""};
+    /* exit 0: the hook saved the dirty index files, the list starts over */
+    if (zdb_hooks_run(ud, "jump-index", iargs, 3) == 0 && dirty)
+        ns->ndirty = 0;
+    free(dirty);
+    zdb_ns_path(ns, 'd', oldid, oldf, sizeof(oldf));
+    zdb_ns_path(ns, 'd', newid, newf, sizeof(newf));
+    const char *dargs[] = {oldf, newf};
+    zdb_hooks_start(ud, "jump-data", dargs, 2);
+}
+
+static void hook_reloaded(void *ud, struct zdb_ns *ns)
+{
+    const char *args[] = {ns->name};
+    zdb_hooks_start(ud, "namespace-reloaded", args, 1);
+}
+
+/* Graceful stop: `close` (blocking), then `namespace-closing` for every namespace, once its
+ * files are complete and synced. */
+static void hooks_stop(void)
+{
+    if (zdb_hooks_run(&hooks, "close", NULL, 0) != 0)
+        qs_log(QS_LOG_WARN, "the close hook failed");
+    for (size_t i = 0; i < server.store->nns; i++) {
+        struct zdb_ns *ns = server.store->ns[i];
+        if (zdb_ns_sync(ns) < 0)
+            qs_log(QS_LOG_ERROR, "namespace %s: sync before closing: %s", ns->name, qs_err_msg());
+        char idx[4096], dat[4096];
+        zdb_ns_path(ns, 'i', ns->fileid, idx, sizeof(idx));
+        zdb_ns_path(ns, 'd', ns->fileid, dat, sizeof(dat));
+        char *dirty = dirty_list(ns);
+        const char *args[] = {ns->name, idx, dat, dirty ? dirty : ""};
+        zdb_hooks_start(&hooks, "namespace-closing", args, 4);
+        free(dirty);
+    }
 }
 
 static int parse_args(int argc, char **argv, struct zdb_config *cfg)
@@ -155,7 +242,14 @@ static int parse_args(int argc, char **argv, struct zdb_config *cfg)
         } else if (!strcmp(name, "dualnet")) {
             cfg->dualnet = true;
         } else if (!strcmp(name, "hook")) {
-            return fail("--hook %s: hooks are not available in this build yet", val);
+            struct stat sb;
+            if (stat(val, &sb) != 0 || !S_ISREG(sb.st_mode) || access(val, X_OK) != 0)
+                return fail("--hook %s: not an executable file", val);
+            cfg->hook = val;
+        } else if (!strcmp(name, "hooktimeout")) {
+            if (parse_uint(val, 86400 * 365, &v) < 0 || v == 0)
+                return fail("invalid hooktimeout '%s' (seconds, at least 1)", val);
+            hook_timeout = (unsigned)v;
         } else if (!strcmp(name, "admin")) {
             if (strlen(val) > 128)
                 return fail("admin password too long (%s)", "128 bytes maximum");
@@ -218,11 +312,27 @@ int main(int argc, char **argv)
     cfg.store.data_dir = cfg.data_dir;
     log_verbose = cfg.verbose;
     if (cfg.logfile) {
-        log_out = fopen(cfg.logfile, "a");
+        log_out = fopen(cfg.logfile, "ae"); /* close-on-exec: hooks must not hold it */
         if (!log_out)
             return fail("cannot open log file %s", cfg.logfile);
     }
     qs_log_set_handler(log_handler, NULL);
+
+    if (cfg.hook) {
+        /* The id the server will print; the listeners do not exist yet, and the
+         * namespaces-init hook runs before the namespaces are loaded. */
+        char zdbid[ZDB_HOOKS_ID_MAX];
+        if (cfg.socket)
+            snprintf(zdbid, sizeof(zdbid), "unix://%s", cfg.socket);
+        else
+            snprintf(zdbid, sizeof(zdbid), "tcp://%s:%d", cfg.listen, cfg.port);
+        if (zdb_hooks_init(&hooks, cfg.hook, zdbid, hook_timeout) < 0)
+            return fail("%s", qs_err_msg());
+        cfg.store.events.ud = &hooks;
+        cfg.store.events.loading = hook_loading;
+        cfg.store.events.jump = hook_jump;
+        cfg.store.events.reloaded = hook_reloaded;
+    }
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -235,10 +345,18 @@ int main(int argc, char **argv)
         cfg.store.mmap_reads = true;
     else
         qs_log(QS_LOG_WARN, "reading data files with read(2): %s", qs_err_msg());
+    if (cfg.hook) {
+        if (zdb_hooks_catch_crashes(&hooks, !cfg.store.mmap_reads) < 0)
+            qs_log(QS_LOG_WARN, "no crash hook: %s", qs_err_msg());
+        if (cfg.store.mmap_reads)
+            qs_guard_set_fallback(zdb_hooks_crash); /* a SIGBUS outside a guarded read */
+    }
 
     if (zdb_server_init(&server, &cfg) < 0) {
         fprintf(stderr, "zdb: %s\n", qs_err_msg());
         zdb_server_free(&server);
+        if (cfg.hook)
+            zdb_hooks_free(&hooks);
         return 1;
     }
     if (cfg.background && daemon(1, cfg.logfile ? 0 : 1) != 0) {
@@ -246,11 +364,34 @@ int main(int argc, char **argv)
         zdb_server_free(&server);
         return 1;
     }
+    if (cfg.hook) {
+        zdb_hooks_set_id(&hooks, server.zdbid);
+        server.hooks = &hooks;
+        /* The hook may refuse the start (a non-zero exit), e.g. when restoring failed. */
+        int rc = zdb_hooks_run(&hooks, "ready", NULL, 0);
+        if (rc != 0) {
+            char why[256];
+            if (rc > 0)
+                snprintf(why, sizeof(why), "exited with status %d", rc);
+            else
+                snprintf(why, sizeof(why), "failed: %s", qs_err_msg());
+            if (log_out)
+                qs_log(QS_LOG_ERROR, "the ready hook %s: start-up aborted", why);
+            fprintf(stderr, "zdb: the ready hook %s: start-up aborted\n", why);
+            zdb_server_free(&server);
+            zdb_hooks_free(&hooks);
+            return 1;
+        }
+    }
     qs_log(QS_LOG_INFO, "listening on %s, index %s, data %s", server.zdbid,
            server.store->index_root, server.store->data_root);
     int sig = zdb_server_run(&server);
     qs_log(QS_LOG_INFO, "stopping (signal %d)", sig);
+    if (cfg.hook)
+        hooks_stop();
     zdb_server_free(&server);
+    if (cfg.hook)
+        zdb_hooks_free(&hooks);
     if (log_out)
         fclose(log_out);
     return sig ? 128 + sig : 0;

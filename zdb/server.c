@@ -17,6 +17,7 @@
 
 #include "util/log.h"
 #include "zdb/commands.h"
+#include "zdb/hooks.h"
 #include "zdb/reply.h"
 
 #define READ_CHUNK  (64 * 1024)
@@ -297,6 +298,8 @@ static int read_client(struct zdb_server *srv, struct zdb_client *c)
 
 static void periodic(struct zdb_server *srv)
 {
+    if (srv->hooks)
+        zdb_hooks_reap(srv->hooks); /* finished non-blocking hooks (no-op when none runs) */
     time_t now = time(NULL);
     if (now == srv->last_rotate_check)
         return;

@@ -11,6 +11,8 @@
 #include "store/store.h"
 #include "util/buf.h"
 
+struct zdb_hooks;
+
 struct zdb_config {
     const char *data_dir;
     const char *index_dir;
@@ -71,6 +73,7 @@ struct zdb_server {
     volatile sig_atomic_t stop_signal;
     time_t last_rotate_check;
     time_t last_rotate;
+    struct zdb_hooks *hooks; /* --hook: set by the program after zdb_server_init, or NULL */
 };
 
 /* Opens the store and the listeners. Errors carry a message for the operator. */

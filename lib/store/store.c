@@ -149,6 +149,8 @@ int zdb_store_open(struct zdb_store **out, const struct zdb_store_opts *opts)
     if ((rc = take_lock(st->index_root, &st->idx_lock_fd)) < 0 ||
         (rc = take_lock(st->data_root, &st->dat_lock_fd)) < 0)
         goto fail;
+    if (opts->events.loading)
+        opts->events.loading(opts->events.ud, st->index_root, st->data_root);
     if ((rc = load_all(st)) < 0)
         goto fail;
     struct zdb_ns *def = zdb_store_find(st, "default", 7);
@@ -250,6 +252,8 @@ int zdb_store_reload(struct zdb_store *st, struct zdb_ns **nsp)
         return rc;
     }
     *nsp = ns;
+    if (st->opts.events.reloaded)
+        st->opts.events.reloaded(st->opts.events.ud, ns);
     return 0;
 }
 

@@ -19,6 +19,10 @@ struct zdb_store_events {
     void *ud;
     /* after a rotation from file id old to new (old files now immutable) */
     void (*jump)(void *ud, struct zdb_ns *ns, uint32_t oldid, uint32_t newid);
+    /* zdb_store_open: the directories exist and are locked, nothing is loaded yet */
+    void (*loading)(void *ud, const char *index_root, const char *data_root);
+    /* zdb_store_reload succeeded: ns is the new object */
+    void (*reloaded)(void *ud, struct zdb_ns *ns);
 };
 
 struct zdb_store_opts {

@@ -8,6 +8,7 @@
 /* volatile, and fenced below: the stores around the copy must not be moved or dropped. */
 static _Thread_local sigjmp_buf *volatile guard_point;
 static volatile sig_atomic_t guard_on;
+static void (*volatile guard_fallback)(int sig);
 
 static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 {
@@ -16,6 +17,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
     if (guard_point)
         siglongjmp(*guard_point, 1);
     /* Not inside a guarded copy: behave as if there were no handler. */
+    if (guard_fallback)
+        guard_fallback(sig);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -33,6 +36,11 @@ int qs_guard_install(void)
         return qs_err_sys(QS_EIO, errno, "install SIGBUS handler");
     guard_on = 1;
     return 0;
+}
+
+void qs_guard_set_fallback(void (*fn)(int sig))
+{
+    guard_fallback = fn;
 }
 
 bool qs_guard_active(void)

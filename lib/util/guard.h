@@ -17,6 +17,11 @@
 int qs_guard_install(void) QS_MUST_CHECK;
 bool qs_guard_active(void);
 
+/* Sets a function the SIGBUS handler calls for a fault outside any guarded copy, just
+ * before the default action ends the process (a crash hook). It runs in signal context:
+ * async-signal-safe code only. NULL removes it. */
+void qs_guard_set_fallback(void (*fn)(int sig));
+
 /* memcpy(dst, src, n), or QS_EIO when reading src faults with SIGBUS. */
 int qs_guard_copy(void *dst, const void *src, size_t n) QS_MUST_CHECK;
 
