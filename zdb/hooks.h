@@ -68,7 +68,9 @@ int zdb_hooks_run(struct zdb_hooks *h, const char *event, const char *const *arg
 void zdb_hooks_start(struct zdb_hooks *h, const char *event, const char *const *args, int nargs);
 
 /* Collects the exit status of finished non-blocking hooks (never blocks; no system call
- * when none is running). Call it from the event loop. */
+ * when none is running). Call it from the event loop. It reaps any child (waitpid(-1)),
+ * so that hooks forgotten from the list do not stay zombies: the server must have no
+ * children other than hooks. */
 void zdb_hooks_reap(struct zdb_hooks *h);
 
 /* The remembered runs, oldest first: i < h->count. */
