@@ -49,6 +49,23 @@ struct zdb_fdcache {
 
 #define ZDB_FDCACHE_SIZE 8
 
+/* Automatic compaction (store/compact.c zdb_compact_auto): when to look again, what it
+ * found, and the tombstone bytes measured by earlier compactions of a file. */
+#define ZDB_COMPACT_TODO  16
+#define ZDB_COMPACT_KNOWN 32
+struct zdb_compact_plan {
+    time_t next;   /* do not look before this time */
+    uint64_t mark; /* data_bytes when it last looked */
+    uint32_t todo[ZDB_COMPACT_TODO];
+    unsigned ntodo;
+    struct {
+        uint32_t fileid;
+        uint64_t size; /* of d<fileid> right after its compaction */
+        uint64_t tomb; /* bytes of the tombstones it kept */
+    } known[ZDB_COMPACT_KNOWN];
+    unsigned nknown, knext;
+};
+
 struct zdb_ns {
     struct zdb_store *store;
     char name[ZDB_NS_NAME_MAX + 1];
@@ -102,6 +119,7 @@ struct zdb_ns {
     struct zdb_fdcache fdc[ZDB_FDCACHE_SIZE]; /* older files, data (read) and index (rw) */
     uint64_t fdclock;
     int clients; /* connections that selected it (kept by the server) */
+    struct zdb_compact_plan compact;
 };
 
 /* Location and metadata of a live key. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/compact.h"
 #include "store/ns.h"
 #include "store/ns_private.h"
 #include "store/nsfile.h"
@@ -557,6 +558,8 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
             ns->stats.index_faults++;
             return last ? QS_ECORRUPT : 0;
         }
+        if (ns->mode == ZDB_MODE_SEQ && zdb_compact_rebuild_check(ns, fileid) < 0)
+            return QS_ECORRUPT; /* ids would move: refuse rather than serve wrong values */
         return rebuild_index(c, fileid, last);
     }
 
@@ -917,6 +920,10 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
         if ((rc = make_dir(ns->datdir)) < 0)
             goto fail;
     }
+
+    /* An interrupted compaction is finished (or rolled back) before anything is read. */
+    if ((rc = zdb_compact_recover(ns)) < 0)
+        goto fail;
 
     int64_t maxi = max_file_id(ns->idxdir, 'i');
     int64_t maxd = max_file_id(ns->datdir, 'd');
