@@ -5,13 +5,6 @@
 
 #include "zdb/reply.h"
 
-/* Commands of 0-db v2 that arrive with zdb part 2; until then they answer clearly. */
-static int cmd_later(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
-{
-    reply_error(c, "Command not supported");
-    return CMD_FAILED;
-}
-
 static int cmd_asterisk(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
 {
     reply_error(c, "This is not a valid command");
@@ -30,20 +23,21 @@ struct cmd_entry {
     size_t len;
 };
 
-/* Table order matters: a command name is matched as a prefix, first match wins. */
+/* Table order matters: a command name is matched as a prefix, first match wins.
+ * Entry 0 is '*', which WAIT takes as "any command" (zdb_server_notify). */
 static const struct cmd_entry table[] = {
-    {"*", cmd_asterisk, 1},      {"WAIT", cmd_later, 4},    {"MIRROR", cmd_later, 6},
-    {"MASTER", cmd_later, 6},    {"PING", cmd_ping, 4},     {"TIME", cmd_time, 4},
-    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_hooks, 5},   {"INDEX", cmd_later, 5},
-    {"DATA", cmd_later, 4},      {"SET", cmd_set, 3},       {"SETX", cmd_set, 4},
+    {"*", cmd_asterisk, 1},      {"WAIT", cmd_wait, 4},     {"MIRROR", cmd_mirror, 6},
+    {"MASTER", cmd_master, 6},   {"PING", cmd_ping, 4},     {"TIME", cmd_time, 4},
+    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_hooks, 5},   {"INDEX", cmd_index, 5},
+    {"DATA", cmd_data, 4},       {"SET", cmd_set, 3},       {"SETX", cmd_set, 4},
     {"GET", cmd_get, 3},         {"MGET", cmd_mget, 4},     {"DEL", cmd_del, 3},
-    {"EXISTS", cmd_exists, 6},   {"CHECK", cmd_check, 5},   {"SCAN", cmd_later, 4},
-    {"SCANX", cmd_later, 5},     {"RSCAN", cmd_later, 5},   {"KSCAN", cmd_kscan, 5},
-    {"HISTORY", cmd_later, 7},   {"KEYCUR", cmd_later, 6},  {"LENGTH", cmd_length, 6},
+    {"EXISTS", cmd_exists, 6},   {"CHECK", cmd_check, 5},   {"SCAN", cmd_scan, 4},
+    {"SCANX", cmd_scan, 5},      {"RSCAN", cmd_rscan, 5},   {"KSCAN", cmd_kscan, 5},
+    {"HISTORY", cmd_history, 7}, {"KEYCUR", cmd_keycur, 6}, {"LENGTH", cmd_length, 6},
     {"KEYTIME", cmd_keytime, 7}, {"INFO", cmd_info, 4},     {"STOP", cmd_stop, 4},
     {"DBSIZE", cmd_dbsize, 6},   {"NSNEW", cmd_nsnew, 5},   {"NSDEL", cmd_nsdel, 5},
     {"NSLIST", cmd_nslist, 6},   {"NSSET", cmd_nsset, 5},   {"NSINFO", cmd_nsinfo, 6},
-    {"NSJUMP", cmd_nsjump, 6},   {"SELECT", cmd_select, 6}, {"RELOAD", cmd_later, 6},
+    {"NSJUMP", cmd_nsjump, 6},   {"SELECT", cmd_select, 6}, {"RELOAD", cmd_reload, 6},
     {"FLUSH", cmd_flush, 5},
 };
 
@@ -87,6 +81,22 @@ bool cmd_arg_str(const struct resp_arg *a, char *out, size_t cap)
     return true;
 }
 
+int zdb_cmd_find(const uint8_t *name, size_t len)
+{
+    /* Upper-case once, then prefix-compare against the table (no name is over 7 bytes). */
+    char up[8];
+    if (len > sizeof(up))
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char ch = (char)name[i];
+        up[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+    }
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (len <= table[i].len && memcmp(up, table[i].name, len) == 0)
+            return (int)i;
+    return -1;
+}
+
 void zdb_dispatch(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
 {
     if (c->ns_gone) {
@@ -95,30 +105,19 @@ void zdb_dispatch(struct zdb_server *srv, struct zdb_client *c, const struct res
         srv->stats.commands_failed++;
         return;
     }
-    const struct resp_arg *name = &r->argv[0];
-    /* Upper-case once, then prefix-compare against the table (no name is over 7 bytes). */
-    char up[8];
-    size_t len = name->len;
-    if (len > sizeof(up)) {
+    int i = zdb_cmd_find(r->argv[0].ptr, r->argv[0].len);
+    if (i < 0) {
         srv->stats.commands_failed++;
         reply_error(c, "Command not supported");
         return;
     }
-    for (size_t i = 0; i < len; i++) {
-        char ch = (char)name->ptr[i];
-        up[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
-    }
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        if (len > table[i].len || memcmp(up, table[i].name, len) != 0)
-            continue;
-        srv->stats.commands_executed++;
-        int rc = table[i].fn(srv, c, r);
-        if (rc == CMD_FAILED)
-            srv->stats.commands_failed++;
-        else if (rc == CMD_DENIED)
-            srv->stats.commands_unauthorized++;
-        return;
-    }
-    srv->stats.commands_failed++;
-    reply_error(c, "Command not supported");
+    srv->stats.commands_executed++;
+    int rc = table[i].fn(srv, c, r);
+    if (rc == CMD_FAILED)
+        srv->stats.commands_failed++;
+    else if (rc == CMD_DENIED)
+        srv->stats.commands_unauthorized++;
+    /* As 0-db: any command that reached its handler wakes the WAITs on it, failed or not. */
+    if (srv->waiters)
+        zdb_server_notify(srv, c, i, table[i].name);
 }

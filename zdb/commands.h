@@ -16,6 +16,10 @@ typedef int (*zdb_cmd_fn)(struct zdb_server *srv, struct zdb_client *c,
 /* Runs one parsed request, appending its reply to c->out. */
 void zdb_dispatch(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r);
 
+/* Index in the command table of the command a (case-insensitive) name prefix selects, as
+ * dispatch matches it; -1 when none does. Index 0 is '*'. */
+int zdb_cmd_find(const uint8_t *name, size_t len);
+
 /* Shared checks: each sends the error reply itself and returns false on failure. */
 bool cmd_args(struct zdb_client *c, const struct resp_request *r, int expected);
 bool cmd_args_nonempty(struct zdb_client *c, const struct resp_request *r, int expected);
@@ -59,5 +63,17 @@ int cmd_select(struct zdb_server *, struct zdb_client *, const struct resp_reque
 int cmd_flush(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 
 int cmd_hooks(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+
+int cmd_scan(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_rscan(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_keycur(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_history(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+
+int cmd_wait(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_reload(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_index(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_data(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_mirror(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+int cmd_master(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 
 #endif

@@ -14,6 +14,7 @@
 #include "util/guard.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "zdb/dump.h"
 #include "zdb/hooks.h"
 #include "zdb/server.h"
 
@@ -64,6 +65,7 @@ static void usage(FILE *f)
           "  --hooktimeout SECS  kill a blocking hook after SECS seconds (default 600)\n"
           "  --background        run in the background\n"
           "  --logfile FILE      write the log to FILE\n"
+          "  --dump              print the index entries of every namespace, then exit\n"
           "  --verbose           debug logging\n"
           "  --version           print the version\n"
           "  --help              this help\n",
@@ -263,7 +265,7 @@ static int parse_args(int argc, char **argv, struct zdb_config *cfg)
         } else if (!strcmp(name, "verbose")) {
             cfg->verbose = true;
         } else if (!strcmp(name, "dump")) {
-            return fail("--dump%s: not available in this build yet", "");
+            cfg->dump = true;
         } else if (!strcmp(name, "sync")) {
             cfg->store.sync = true;
         } else if (!strcmp(name, "synctime")) {
@@ -297,6 +299,22 @@ static int parse_args(int argc, char **argv, struct zdb_config *cfg)
     return 0;
 }
 
+/* --dump: prints the index entries of every namespace to stdout and exits; no listener,
+ * no hook. The store is opened as for serving (locks, recovery). */
+static int run_dump(struct zdb_config *cfg)
+{
+    struct zdb_store *st;
+    if (zdb_store_open(&st, &cfg->store) < 0)
+        return fail("%s", qs_err_msg());
+    int rc = zdb_dump(st, stdout);
+    if (rc < 0)
+        fprintf(stderr, "zdb: dump: %s\n", qs_err_msg());
+    zdb_store_close(st);
+    if (fflush(stdout) != 0)
+        return fail("dump: cannot write to stdout: %s", strerror(errno));
+    return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct zdb_config cfg = {
@@ -317,6 +335,8 @@ int main(int argc, char **argv)
             return fail("cannot open log file %s", cfg.logfile);
     }
     qs_log_set_handler(log_handler, NULL);
+    if (cfg.dump)
+        return run_dump(&cfg);
 
     if (cfg.hook) {
         /* The id the server will print; the listeners do not exist yet, and the
@@ -383,8 +403,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    qs_log(QS_LOG_INFO, "listening on %s, index %s, data %s", server.zdbid,
-           server.store->index_root, server.store->data_root);
+    qs_log(QS_LOG_INFO, "listening on %s, index %s, data %s, pid %d", server.zdbid,
+           server.store->index_root, server.store->data_root, (int)getpid());
     int sig = zdb_server_run(&server);
     qs_log(QS_LOG_INFO, "stopping (signal %d)", sig);
     if (cfg.hook)

@@ -25,6 +25,8 @@
 #define OUT_PAUSE   (8ull * 1024 * 1024)  /* stop reading a client above this much */
 #define IN_MAX      (RESP_MAX_REQUEST + READ_CHUNK)
 #define READ_BUDGET (1024 * 1024) /* bytes read from one client per loop turn */
+#define WAIT_IN_MAX (1024 * 1024) /* input kept from a client parked by WAIT */
+#define LOOP_TICK   1000          /* ms: longest epoll wait (rotation, sync, hooks) */
 
 /* epoll data: listeners are tagged with a small integer, clients with their pointer. */
 #define TAG_LISTEN0 1
@@ -133,8 +135,50 @@ int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
     return 0;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Takes c off the list of clients parked by WAIT. */
+static void unpark(struct zdb_server *srv, struct zdb_client *c)
+{
+    if (!c->waiting)
+        return;
+    if (c->wait_prev)
+        c->wait_prev->wait_next = c->wait_next;
+    else
+        srv->waiters = c->wait_next;
+    if (c->wait_next)
+        c->wait_next->wait_prev = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+    c->waiting = false;
+}
+
+/* Queues c to have its reply sent (and its pending requests run) after this turn. */
+static void wake(struct zdb_server *srv, struct zdb_client *c)
+{
+    unpark(srv, c);
+    if (c->woken)
+        return;
+    c->woken = true;
+    c->woken_next = srv->woken;
+    srv->woken = c;
+}
+
 static void client_free(struct zdb_server *srv, struct zdb_client *c)
 {
+    unpark(srv, c);
+    if (c->woken) {
+        for (struct zdb_client **p = &srv->woken; *p; p = &(*p)->woken_next) {
+            if (*p == c) {
+                *p = c->woken_next;
+                break;
+            }
+        }
+    }
     epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     if (c->ns)
@@ -204,10 +248,75 @@ void zdb_server_ns_removed(struct zdb_server *srv, struct zdb_ns *ns)
     }
 }
 
+int zdb_server_reload_ns(struct zdb_server *srv, struct zdb_ns *ns)
+{
+    /* Mark the users first: the old object is freed by the reload. */
+    for (struct zdb_client *c = srv->clients; c; c = c->next)
+        c->reloading = c->ns == ns;
+    int rc = zdb_store_reload(srv->store, &ns);
+    for (struct zdb_client *c = srv->clients; c; c = c->next) {
+        if (!c->reloading)
+            continue;
+        c->reloading = false;
+        c->ns = ns; /* the reload carried the count of users over */
+        if (!ns)
+            c->ns_gone = true;
+    }
+    return rc;
+}
+
+void zdb_server_wait(struct zdb_server *srv, struct zdb_client *c, int cmd, uint64_t timeout_ms)
+{
+    if (c->waiting)
+        unpark(srv, c);
+    c->waiting = true;
+    c->wait_cmd = cmd;
+    c->wait_deadline = now_ms() + timeout_ms;
+    c->wait_prev = NULL;
+    c->wait_next = srv->waiters;
+    if (srv->waiters)
+        srv->waiters->wait_prev = c;
+    srv->waiters = c;
+}
+
+void zdb_server_notify(struct zdb_server *srv, const struct zdb_client *by, int cmd,
+                       const char *name)
+{
+    struct zdb_client *w = srv->waiters;
+    while (w) {
+        struct zdb_client *next = w->wait_next;
+        if (w != by && w->ns && w->ns == by->ns && (w->wait_cmd == cmd || w->wait_cmd == 0)) {
+            reply_status(w, name);
+            wake(srv, w);
+        }
+        w = next;
+    }
+}
+
+/* Answers -Timeout to the waiters whose deadline passed; returns the ms until the next
+ * deadline (at most LOOP_TICK). */
+static int expire_waiters(struct zdb_server *srv)
+{
+    uint64_t now = now_ms(), next = now + LOOP_TICK;
+    struct zdb_client *w = srv->waiters;
+    while (w) {
+        struct zdb_client *nw = w->wait_next;
+        if (w->wait_deadline <= now) {
+            reply_error(w, "Timeout");
+            wake(srv, w);
+        } else if (w->wait_deadline < next) {
+            next = w->wait_deadline;
+        }
+        w = nw;
+    }
+    return (int)(next - now);
+}
+
 static void update_events(struct zdb_server *srv, struct zdb_client *c)
 {
     bool want_out = c->out.len > 0;
-    bool want_pause = c->out.len > OUT_PAUSE || c->closing;
+    bool want_pause =
+        c->out.len > OUT_PAUSE || c->closing || (c->waiting && c->in.len >= WAIT_IN_MAX);
     if (want_out == c->epollout && want_pause == c->paused)
         return;
     struct epoll_event ev = {.events = (want_pause ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0),
@@ -244,7 +353,7 @@ static int flush_out(struct zdb_server *srv, struct zdb_client *c)
 /* Parses and runs every complete request in the input buffer. */
 static void process_input(struct zdb_server *srv, struct zdb_client *c)
 {
-    while (c->in.len > 0 && !c->closing && c->out.len <= OUT_PAUSE) {
+    while (c->in.len > 0 && !c->closing && !c->waiting && c->out.len <= OUT_PAUSE) {
         size_t consumed = 0, need = 0;
         int rc = resp_parse(&c->parser, qs_buf_ptr(&c->in), c->in.len, &srv->req, &consumed, &need);
         if (rc == RESP_NEED_MORE)
@@ -268,7 +377,8 @@ static void process_input(struct zdb_server *srv, struct zdb_client *c)
 static int read_client(struct zdb_server *srv, struct zdb_client *c)
 {
     size_t budget = READ_BUDGET;
-    while (budget > 0 && !c->closing) {
+    /* a client parked by WAIT is read (to see it leave) but only so much is kept */
+    while (budget > 0 && !c->closing && !(c->waiting && c->in.len >= WAIT_IN_MAX)) {
         uint8_t *dst;
         size_t want = READ_CHUNK;
         if (qs_buf_reserve(&c->in, want, &dst) < 0) {
@@ -327,12 +437,48 @@ static void fail_turn(struct zdb_client *c)
         reply_error(c, "Cannot write data right now");
 }
 
+/* After a turn's writes reached the files: sends c's replies, and when that drains a
+ * paused client, runs what it had already sent (unbatched, written at once). */
+static void finish_turn(struct zdb_server *srv, struct zdb_client *c)
+{
+    int drop = 0;
+    for (int round = 0; !drop && round < 4; round++) {
+        drop = flush_out(srv, c) < 0;
+        if (drop || c->closing || c->in.len == 0 || c->out.len > OUT_PAUSE)
+            break;
+        size_t before = c->in.len;
+        process_input(srv, c);
+        if (c->in.len == before)
+            break;
+    }
+    if (drop)
+        client_free(srv, c);
+}
+
+/* Clients that left WAIT during the turn: their +CMD or -Timeout, then what they sent
+ * while parked. Those woken meanwhile wait for the next turn. */
+static void finish_woken(struct zdb_server *srv)
+{
+    struct zdb_client *list = srv->woken;
+    srv->woken = NULL;
+    while (list) {
+        struct zdb_client *c = list;
+        list = c->woken_next;
+        c->woken = false;
+        c->woken_next = NULL;
+        finish_turn(srv, c);
+    }
+}
+
 int zdb_server_run(struct zdb_server *srv)
 {
     struct epoll_event evs[128];
     struct zdb_client *touched[128];
     while (!srv->stop_signal) {
-        int n = epoll_wait(srv->epfd, evs, 128, 1000);
+        int timeout = srv->waiters ? expire_waiters(srv) : LOOP_TICK;
+        if (srv->woken)
+            timeout = 0;
+        int n = epoll_wait(srv->epfd, evs, 128, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -368,23 +514,13 @@ int zdb_server_run(struct zdb_server *srv)
             for (int i = 0; i < nt; i++)
                 fail_turn(touched[i]);
         }
-        for (int i = 0; i < nt; i++) {
-            struct zdb_client *c = touched[i];
-            int drop = 0;
-            /* One send for the whole batch of replies; when that drains a paused client,
-             * run what it had already sent (unbatched, written at once). */
-            for (int round = 0; !drop && round < 4; round++) {
-                drop = flush_out(srv, c) < 0;
-                if (drop || c->closing || c->in.len == 0 || c->out.len > OUT_PAUSE)
-                    break;
-                size_t before = c->in.len;
-                process_input(srv, c);
-                if (c->in.len == before)
-                    break;
-            }
-            if (drop)
-                client_free(srv, c);
-        }
+        /* One send for the whole batch of replies of each client. */
+        for (int i = 0; i < nt; i++)
+            finish_turn(srv, touched[i]);
+        if (srv->waiters)
+            expire_waiters(srv);
+        if (srv->woken)
+            finish_woken(srv);
         periodic(srv);
     }
     return srv->stop_signal;

@@ -49,6 +49,15 @@ struct zdb_client {
     char nonce[17];
     bool nonce_set;
     struct zdb_client *prev, *next;
+    /* WAIT: parked (no request of it runs) until another client of its namespace runs
+     * wait_cmd or the deadline passes. */
+    bool waiting;
+    int wait_cmd;           /* index in the command table; 0 is '*': any command */
+    uint64_t wait_deadline; /* CLOCK_MONOTONIC milliseconds */
+    struct zdb_client *wait_prev, *wait_next; /* srv->waiters */
+    bool woken;                               /* in srv->woken: has a reply to send */
+    struct zdb_client *woken_next;
+    bool reloading; /* RELOAD: its namespace object is being replaced */
 };
 
 struct zdb_stats {
@@ -73,7 +82,9 @@ struct zdb_server {
     volatile sig_atomic_t stop_signal;
     time_t last_rotate_check;
     time_t last_rotate;
-    struct zdb_hooks *hooks; /* --hook: set by the program after zdb_server_init, or NULL */
+    struct zdb_hooks *hooks;    /* --hook: set by the program after zdb_server_init, or NULL */
+    struct zdb_client *waiters; /* parked by WAIT */
+    struct zdb_client *woken;   /* left WAIT during this loop turn, replies not sent yet */
 };
 
 /* Opens the store and the listeners. Errors carry a message for the operator. */
@@ -87,5 +98,20 @@ void zdb_server_free(struct zdb_server *srv);
 
 /* Marks every client using ns as having lost it (NSDEL). */
 void zdb_server_ns_removed(struct zdb_server *srv, struct zdb_ns *ns);
+
+/* RELOAD: reloads ns from disk (zdb_store_reload); the clients that had it selected go on
+ * with the new object, or lose their namespace (as after NSDEL) when it cannot be loaded
+ * back, in which case the error is returned. ns is freed either way. */
+int zdb_server_reload_ns(struct zdb_server *srv, struct zdb_ns *ns) QS_MUST_CHECK;
+
+/* WAIT: parks c until another client of the same namespace runs command cmd (an index in
+ * the command table, 0 = any) or timeout_ms pass. Its reply is +<name> (see
+ * zdb_server_notify) or -Timeout; nothing it sent meanwhile runs before that. */
+void zdb_server_wait(struct zdb_server *srv, struct zdb_client *c, int cmd, uint64_t timeout_ms);
+
+/* After client `by` ran command cmd (table index) named name: wakes the clients of its
+ * namespace waiting for it or for any command, with the reply +<name>. */
+void zdb_server_notify(struct zdb_server *srv, const struct zdb_client *by, int cmd,
+                       const char *name);
 
 #endif
