@@ -24,21 +24,23 @@ struct cmd_entry {
 };
 
 /* Table order matters: a command name is matched as a prefix, first match wins.
- * Entry 0 is '*', which WAIT takes as "any command" (zdb_server_notify). */
+ * Entry 0 is '*', which WAIT takes as "any command" (zdb_server_notify).
+ * COMPACT is not a 0-db command: it comes last, and no name before it starts with "CO", so it
+ * changes the meaning of no 0-db command name or prefix. */
 static const struct cmd_entry table[] = {
-    {"*", cmd_asterisk, 1},      {"WAIT", cmd_wait, 4},     {"MIRROR", cmd_mirror, 6},
-    {"MASTER", cmd_master, 6},   {"PING", cmd_ping, 4},     {"TIME", cmd_time, 4},
-    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_hooks, 5},   {"INDEX", cmd_index, 5},
-    {"DATA", cmd_data, 4},       {"SET", cmd_set, 3},       {"SETX", cmd_set, 4},
-    {"GET", cmd_get, 3},         {"MGET", cmd_mget, 4},     {"DEL", cmd_del, 3},
-    {"EXISTS", cmd_exists, 6},   {"CHECK", cmd_check, 5},   {"SCAN", cmd_scan, 4},
-    {"SCANX", cmd_scan, 5},      {"RSCAN", cmd_rscan, 5},   {"KSCAN", cmd_kscan, 5},
-    {"HISTORY", cmd_history, 7}, {"KEYCUR", cmd_keycur, 6}, {"LENGTH", cmd_length, 6},
-    {"KEYTIME", cmd_keytime, 7}, {"INFO", cmd_info, 4},     {"STOP", cmd_stop, 4},
-    {"DBSIZE", cmd_dbsize, 6},   {"NSNEW", cmd_nsnew, 5},   {"NSDEL", cmd_nsdel, 5},
-    {"NSLIST", cmd_nslist, 6},   {"NSSET", cmd_nsset, 5},   {"NSINFO", cmd_nsinfo, 6},
-    {"NSJUMP", cmd_nsjump, 6},   {"SELECT", cmd_select, 6}, {"RELOAD", cmd_reload, 6},
-    {"FLUSH", cmd_flush, 5},
+    {"*", cmd_asterisk, 1},      {"WAIT", cmd_wait, 4},       {"MIRROR", cmd_mirror, 6},
+    {"MASTER", cmd_master, 6},   {"PING", cmd_ping, 4},       {"TIME", cmd_time, 4},
+    {"AUTH", cmd_auth, 4},       {"HOOKS", cmd_hooks, 5},     {"INDEX", cmd_index, 5},
+    {"DATA", cmd_data, 4},       {"SET", cmd_set, 3},         {"SETX", cmd_set, 4},
+    {"GET", cmd_get, 3},         {"MGET", cmd_mget, 4},       {"DEL", cmd_del, 3},
+    {"EXISTS", cmd_exists, 6},   {"CHECK", cmd_check, 5},     {"SCAN", cmd_scan, 4},
+    {"SCANX", cmd_scan, 5},      {"RSCAN", cmd_rscan, 5},     {"KSCAN", cmd_kscan, 5},
+    {"HISTORY", cmd_history, 7}, {"KEYCUR", cmd_keycur, 6},   {"LENGTH", cmd_length, 6},
+    {"KEYTIME", cmd_keytime, 7}, {"INFO", cmd_info, 4},       {"STOP", cmd_stop, 4},
+    {"DBSIZE", cmd_dbsize, 6},   {"NSNEW", cmd_nsnew, 5},     {"NSDEL", cmd_nsdel, 5},
+    {"NSLIST", cmd_nslist, 6},   {"NSSET", cmd_nsset, 5},     {"NSINFO", cmd_nsinfo, 6},
+    {"NSJUMP", cmd_nsjump, 6},   {"SELECT", cmd_select, 6},   {"RELOAD", cmd_reload, 6},
+    {"FLUSH", cmd_flush, 5},     {"COMPACT", cmd_compact, 7},
 };
 
 bool cmd_args(struct zdb_client *c, const struct resp_request *r, int expected)

@@ -76,4 +76,8 @@ int cmd_data(struct zdb_server *, struct zdb_client *, const struct resp_request
 int cmd_mirror(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 int cmd_master(struct zdb_server *, struct zdb_client *, const struct resp_request *);
 
+/* COMPACT (commands_compact.c), and the --compact-ratio trigger run by the periodic step. */
+int cmd_compact(struct zdb_server *, struct zdb_client *, const struct resp_request *);
+void zdb_compact_periodic(struct zdb_server *srv, time_t now);
+
 #endif

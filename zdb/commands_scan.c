@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/compact.h"
 #include "store/scan.h"
 #include "util/mem.h"
 #include "zdb/commands.h"
@@ -158,7 +159,12 @@ static int history_reply(struct zdb_server *srv, struct zdb_client *c, const str
 {
     size_t mark = c->out.len;
     reply_array(c, 3);
-    if (it->e.parentid || it->e.parentoff) {
+    /* A parent whose value compaction reclaimed (or that is no version of this key) ends the
+     * walk: nil, as for the first version. */
+    bool parent = (it->e.parentid || it->e.parentoff) &&
+                  zdb_compact_version_check(c->ns, it->e.parentid, it->e.parentoff, it->key,
+                                            it->e.keylen) == 0;
+    if (parent) {
         uint8_t ekey[EKEY_SIZE];
         qs_put32(ekey, it->e.parentid);
         qs_put32(ekey + 4, it->e.parentoff);
@@ -228,6 +234,10 @@ int cmd_history(struct zdb_server *srv, struct zdb_client *c, const struct resp_
     }
     if (it.e.keylen != k->len || memcmp(it.key, k->ptr, k->len) != 0) {
         reply_error(c, "Invalid arguments (invalid key)");
+        return CMD_FAILED;
+    }
+    if (zdb_compact_version_check(c->ns, fileid, off, k->ptr, k->len) == QS_ENOTFOUND) {
+        reply_error(c, "No more history"); /* reclaimed by compaction */
         return CMD_FAILED;
     }
     return history_reply(srv, c, &it);

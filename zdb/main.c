@@ -61,6 +61,8 @@ static void usage(FILE *f)
           "  --synctime SECS     fsync when the last sync is older than SECS\n"
           "  --secure            fsync a file before rotating away from it\n"
           "  --rotate SECS       rotate files every SECS seconds when something was written\n"
+          "  --compact-ratio R   compact a closed data file once a share R (0 < R <= 1) of it\n"
+          "                      is reclaimable (deleted or overwritten values); default off\n"
           "  --hook EXE          run EXE <event> <zdbid> [args...] on events (see README)\n"
           "  --hooktimeout SECS  kill a blocking hook after SECS seconds (default 600)\n"
           "  --background        run in the background\n"
@@ -85,9 +87,9 @@ static int fail(const char *fmt, ...)
 }
 
 /* Flags taking a value. */
-static const char *const valued[] = {"data",     "index",   "mode",   "datasize",    "listen",
-                                     "port",     "socket",  "hook",   "admin",       "maxsize",
-                                     "synctime", "logfile", "rotate", "hooktimeout", NULL};
+static const char *const valued[] = {
+    "data",  "index",   "mode",     "datasize", "listen", "port",        "socket",        "hook",
+    "admin", "maxsize", "synctime", "logfile",  "rotate", "hooktimeout", "compact-ratio", NULL};
 
 static bool takes_value(const char *name)
 {
@@ -95,6 +97,18 @@ static bool takes_value(const char *name)
         if (strcmp(valued[i], name) == 0)
             return true;
     return false;
+}
+
+/* A fraction 0 < r <= 1 ("0.5", ".25", "1"). */
+static int parse_ratio(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double r = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(r > 0.0 && r <= 1.0))
+        return -1;
+    *out = r;
+    return 0;
 }
 
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -278,6 +292,9 @@ static int parse_args(int argc, char **argv, struct zdb_config *cfg)
             cfg->background = true;
         } else if (!strcmp(name, "logfile")) {
             cfg->logfile = val;
+        } else if (!strcmp(name, "compact-ratio")) {
+            if (parse_ratio(val, &cfg->compact_ratio) < 0)
+                return fail("invalid compact-ratio '%s' (a fraction above 0, at most 1)", val);
         } else if (!strcmp(name, "rotate")) {
             if (parse_uint(val, 86400 * 365, &v) < 0)
                 return fail("invalid rotate '%s'", val);
@@ -328,6 +345,11 @@ int main(int argc, char **argv)
         return 1;
     cfg.store.index_dir = cfg.index_dir;
     cfg.store.data_dir = cfg.data_dir;
+    /* Tests only: SIGKILL at this step of every compaction (zdb/commands_compact.c). */
+    const char *crash = getenv("ZDB_COMPACT_CRASH_AT");
+    uint64_t crash_at;
+    if (crash && parse_uint(crash, 1000, &crash_at) == 0)
+        cfg.compact_crash_at = (int)crash_at;
     log_verbose = cfg.verbose;
     if (cfg.logfile) {
         log_out = fopen(cfg.logfile, "ae"); /* close-on-exec: hooks must not hold it */

@@ -426,6 +426,7 @@ static void periodic(struct zdb_server *srv)
     }
     if (cfg->rotate && now - srv->last_rotate >= (time_t)cfg->rotate)
         srv->last_rotate = now;
+    zdb_compact_periodic(srv, now); /* --compact-ratio: at most one data file per second */
 }
 
 /* After a failed batch write nothing of the turn may be acknowledged: every reply the

@@ -27,7 +27,9 @@ struct zdb_config {
     bool dump;
     bool background;
     const char *logfile;
-    unsigned rotate; /* seconds, 0 = off */
+    unsigned rotate;      /* seconds, 0 = off */
+    double compact_ratio; /* --compact-ratio: automatic compaction, 0 = off */
+    int compact_crash_at; /* tests: ZDB_COMPACT_CRASH_AT, SIGKILL at that compaction step */
     struct zdb_store_opts store;
 };
 

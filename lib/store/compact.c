@@ -73,15 +73,32 @@ static int sync_dir(const char *dir)
     return rc;
 }
 
-static int sync_fs_of(const char *dir)
+static int sync_path(const char *path)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return qs_err_sys(QS_EIO, errno, "open directory %s", dir);
+        return errno == ENOENT ? 0 : qs_err_sys(QS_EIO, errno, "open %s", path);
     int rc = 0;
-    if (syncfs(fd) != 0)
-        rc = qs_err_sys(QS_EIO, errno, "sync file system of %s", dir);
+    if (fdatasync(fd) != 0)
+        rc = qs_err_sys(QS_EIO, errno, "sync %s", path);
     close(fd);
+    return rc;
+}
+
+/* Makes durable what can have made values of d<fileid> dead: the later data and index files,
+ * and the in-place updates of every index file (flags, and rewritten sequential slots). */
+static int sync_before(struct zdb_ns *ns, uint32_t fileid)
+{
+    int rc = zdb_ns_sync(ns);
+    char path[4096];
+    for (uint32_t f = 0; f < ns->fileid && rc == 0; f++) {
+        zdb_ns_path(ns, 'i', f, path, sizeof(path));
+        rc = sync_path(path);
+        if (rc == 0 && f > fileid) {
+            zdb_ns_path(ns, 'd', f, path, sizeof(path));
+            rc = sync_path(path);
+        }
+    }
     return rc;
 }
 
@@ -505,6 +522,33 @@ int zdb_compact_rebuild_check(struct zdb_ns *ns, uint32_t fileid)
                           "namespace %s: index file i%u is damaged and d%u was compacted: the "
                           "ids of reclaimed values cannot be rebuilt; restore i%u from a copy",
                           ns->name, fileid, fileid, fileid);
+    return 0;
+}
+
+int zdb_compact_version_check(struct zdb_ns *ns, uint32_t fileid, uint32_t off, const uint8_t *key,
+                              size_t klen)
+{
+    struct zdb_idx_entry e;
+    uint8_t k[ZDB_MAX_KEY];
+    if (off < ZDB_IDX_HEADER_SIZE)
+        return QS_ENOTFOUND;
+    int rc = zdb_nsfile_index_read(ns, fileid, off, &e, k);
+    if (rc == QS_ENOTFOUND || rc == QS_ECORRUPT)
+        return QS_ENOTFOUND;
+    if (rc < 0)
+        return rc;
+    if (e.keylen != klen || memcmp(k, key, klen) != 0 || e.offset < ZDB_DAT_HEADER_SIZE)
+        return QS_ENOTFOUND;
+    uint8_t hb[ZDB_DAT_ENTRY_SIZE + ZDB_MAX_KEY];
+    struct iovec iov = {hb, ZDB_DAT_ENTRY_SIZE + klen};
+    rc = zdb_nsfile_readv(ns, 'd', e.dataid, &iov, 1, e.offset);
+    if (rc == QS_ENOTFOUND)
+        return 0; /* offloaded: the read asks for it (missing-data) */
+    struct zdb_dat_entry d;
+    if (rc < 0 || zdb_dat_entry_decode(&d, hb, sizeof(hb)) < 0 || d.keylen != klen ||
+        d.length != e.length || d.crc != e.crc || d.timestamp != e.timestamp ||
+        (d.flags & ZDB_DAT_DELETED) || memcmp(hb + ZDB_DAT_ENTRY_SIZE, key, klen) != 0)
+        return QS_ENOTFOUND;
     return 0;
 }
 
@@ -954,8 +998,7 @@ int zdb_ns_compact_file(struct zdb_ns *ns, uint32_t fileid, const struct zdb_com
     }
     cx.size = (uint64_t)sb.st_size;
     /* The writes that made values of d<N> dead must be durable before those values go. */
-    if ((rc = zdb_ns_sync(ns)) < 0 || (rc = sync_fs_of(ns->datdir)) < 0 ||
-        (rc = sync_fs_of(ns->idxdir)) < 0)
+    if ((rc = sync_before(ns, fileid)) < 0)
         goto fail;
     cx.drop_tombs = is_oldest(ns, fileid);
 

@@ -110,6 +110,14 @@ int zdb_compact_recover(struct zdb_ns *ns) QS_MUST_CHECK;
  * later id would move. 0 otherwise (and when the data file cannot be read). */
 int zdb_compact_rebuild_check(struct zdb_ns *ns, uint32_t fileid) QS_MUST_CHECK;
 
+/* History walks (HISTORY): 0 when the index entry at fileid/off is a version of key whose
+ * value is still stored (its data entry matches the index entry: key, length, crc and time,
+ * or its data file is absent, which the read path handles); QS_ENOTFOUND when the value was
+ * reclaimed by compaction or the entry is not a version of key, so the walk ends there.
+ * QS_EIO when the index cannot be read. */
+int zdb_compact_version_check(struct zdb_ns *ns, uint32_t fileid, uint32_t off, const uint8_t *key,
+                              size_t klen) QS_MUST_CHECK;
+
 /* Bit 63 of a data header's `opened`: the file was compacted. */
 #define ZDB_DAT_OPENED_COMPACTED (1ull << 63)
 
