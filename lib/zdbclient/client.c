@@ -514,6 +514,10 @@ static int roundtrip(struct qs_zdb *c, const char *what, int argc, const void *c
     struct one o = {NULL};
     size_t got;
     rc = exchange(c, what, 1, take_one, &o, &got);
+    if (rc < 0) {
+        qs_zdb_reply_free(o.r);
+        o.r = NULL;
+    }
     *out = o.r;
     return rc;
 }
@@ -542,6 +546,7 @@ static int open_socket(struct qs_zdb *c)
             why = "connection refused";
         }
         int rc = zerr(c, code, "connect", "%s", why);
+        c->st.failures++;
         redisFree(ctx);
         return rc;
     }
@@ -594,9 +599,10 @@ static int sha1_hex(const char *nonce, size_t nlen, const char *pass, char hex[4
 static int expect_status(struct qs_zdb *c, const char *what, struct qs_zdb_reply *r)
 {
     int rc = 0;
-    if (r->type == QS_ZDB_R_ERROR)
+    if (r->type == QS_ZDB_R_ERROR) {
         rc = zerr(c, qs_zdb_error_code(r->str, r->len), what, "%s", r->str);
-    else if (r->type != QS_ZDB_R_STATUS)
+        c->st.error_replies++;
+    } else if (r->type != QS_ZDB_R_STATUS)
         rc = zerr(c, QS_EPROTO, what, "protocol error: unexpected reply type %d", (int)r->type);
     qs_zdb_reply_free(r);
     if (rc < 0)
@@ -874,8 +880,11 @@ int qs_zdb_batch(struct qs_zdb *c, struct qs_zdb_op *ops, size_t n)
         return 0;
     struct batch b = {ops, n, 0, n, ""};
     int rc = with_retries(c, attempt_batch, &b);
-    if (rc < 0)
+    if (rc < 0) {
+        for (size_t i = b.done; i < n; i++)
+            ops[i].result = rc; /* no reply: the batch error */
         return rc;
+    }
     if (b.first_fail < n)
         return qs_err_set(ops[b.first_fail].result, "%s", b.fail_msg);
     return 0;

@@ -12,8 +12,8 @@
  * the backend ("zdb 10.0.0.1:9900/ns"), the command, and why.
  *
  * Not thread-safe: one thread uses a struct qs_zdb at a time (open several for parallel
- * I/O). The library holds no global state; a process using it should ignore nothing:
- * writes use MSG_NOSIGNAL, so SIGPIPE is never raised.
+ * I/O). The library holds no global state, and writes use MSG_NOSIGNAL: it never raises
+ * SIGPIPE.
  */
 #ifndef QSFS_ZDBCLIENT_ZDBCLIENT_H
 #define QSFS_ZDBCLIENT_ZDBCLIENT_H
@@ -146,7 +146,8 @@ struct qs_zdb_op {
 };
 
 /* Sends every op, then reads every reply (pipelined; writing and reading overlap).
- * Each op gets its result. Returns 0 when every result is 0, else the first non-zero
+ * Each op gets its result (ops left without a reply get the batch's transport error).
+ * Returns 0 when every result is 0, else the first non-zero
  * result (with its message set), or a transport/protocol error when the batch could not
  * be completed within the retry budget; on a retry only the ops without a reply yet are
  * sent again (a sequential SET whose reply was lost may thus leave one orphan entry).
