@@ -1153,6 +1153,167 @@ static void test_seal_big_record(void **state)
     zstor_meta_record_free(&r);
 }
 
+/* ---- golden vector ----------------------------------------------------------------- */
+
+/* tests/unit/meta_golden_v1.txt: pieces sealed once by this library; every later version
+ * must keep opening them (scripts/meta_ref_decode.py reads the same file independently). */
+#ifndef QSFS_META_GOLDEN
+#define QSFS_META_GOLDEN "tests/unit/meta_golden_v1.txt"
+#endif
+
+static size_t fixture_hex(const char *text, const char *field, uint8_t *out, size_t cap)
+{
+    char pat[32];
+    snprintf(pat, sizeof(pat), "\n%s ", field);
+    const char *p = strstr(text, pat);
+    assert_non_null(p);
+    p += strlen(pat);
+    size_t n = 0;
+    while (p[2 * n] && p[2 * n] != '\n') {
+        unsigned v;
+        assert_true(n < cap);
+        assert_int_equal(sscanf(p + 2 * n, "%2x", &v), 1);
+        out[n++] = (uint8_t)v;
+    }
+    return n;
+}
+
+static void fixture_str(const char *text, const char *field, char *out, size_t cap)
+{
+    char pat[32];
+    snprintf(pat, sizeof(pat), "\n%s ", field);
+    const char *p = strstr(text, pat);
+    assert_non_null(p);
+    p += strlen(pat);
+    size_t n = strcspn(p, "\n");
+    assert_true(n < cap);
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* The record the fixture was sealed from, built through the API. */
+static void golden_record(struct zstor_meta_record *r, const uint8_t dkey[32])
+{
+    struct qs_codec_desc d;
+    assert_int_equal(qs_codec_desc_new(&d, 2, 2, 64, (const uint8_t *)"golden-file-id-1", dkey), 0);
+    assert_int_equal(zstor_meta_record_init(r, &d, "ünïcødé/golden.bin", ZSTOR_META_F_CRC), 0);
+    r->size = 200;
+    r->nchunks = 4;
+    r->mtime_sec = 1700000000;
+    r->mtime_nsec = 123456789;
+    r->mode = 0100640;
+    r->stored = 1700000100;
+    r->compress = QS_COMPRESS_ZSTD;
+    r->level = 3;
+    for (int i = 0; i < 16; i++)
+        r->checksum[i] = (uint8_t)i;
+    assert_int_equal(zstor_meta_shard_set(r, 0, "[::1]:9900", "meta-golden-0", ZSTOR_META_KEY_SEQ),
+                     0);
+    assert_int_equal(zstor_meta_shard_set(r, 1, "127.0.0.1:9901", "", ZSTOR_META_KEY_SEQ), 0);
+    assert_int_equal(zstor_meta_shard_set(r, 2, "dir:///srv/qsfs/02", "", ZSTOR_META_KEY_BYTES), 0);
+    assert_int_equal(zstor_meta_shard_set(r, 3, "[::1]:9903", "lost", ZSTOR_META_KEY_SEQ), 0);
+    zstor_meta_shard_absent(r, 3);
+    static const uint64_t s0[4][3] = {{5}, {6}, {7, 8, 9}, {100}};
+    static const uint64_t s1[4][3] = {{42}, {40}, {41, 43, 44}, {45}};
+    static const unsigned np[4] = {1, 1, 3, 1};
+    char lk[201];
+    memset(lk, 'x', 200);
+    lk[200] = '\0';
+    const char *s2[4][3] = {{"00/a"}, {"00/b"}, {"00/c.0", "00/c.1", "00/c.2"}, {lk}};
+    for (unsigned c = 0; c < 4; c++) {
+        struct zstor_meta_keyref k[3];
+        for (unsigned j = 0; j < np[c]; j++)
+            k[j] = (struct zstor_meta_keyref){.id = s0[c][j]};
+        assert_int_equal(zstor_meta_shard_add(r, 0, k, np[c], c * 16 + 0), 0);
+        for (unsigned j = 0; j < np[c]; j++)
+            k[j] = (struct zstor_meta_keyref){.id = s1[c][j]};
+        assert_int_equal(zstor_meta_shard_add(r, 1, k, np[c], c * 16 + 1), 0);
+        for (unsigned j = 0; j < np[c]; j++)
+            k[j] =
+                (struct zstor_meta_keyref){.p = (const uint8_t *)s2[c][j], .len = strlen(s2[c][j])};
+        assert_int_equal(zstor_meta_shard_add(r, 2, k, np[c], c * 16 + 2), 0);
+    }
+}
+
+static void test_golden(void **state)
+{
+    (void)state;
+    FILE *f = fopen(QSFS_META_GOLDEN, "r");
+    if (!f)
+        fail_msg("cannot open %s", QSFS_META_GOLDEN);
+    char *text = calloc(1, 16384);
+    text[0] = '\n';
+    size_t tl = fread(text + 1, 1, 16382, f);
+    fclose(f);
+    assert_true(tl > 0 && tl < 16382);
+
+    uint8_t mkey[32], dkey[32], rec[2048], piece[4][1024];
+    size_t plen[4];
+    char prefix[64], root[64], path[128], nm[ZSTOR_META_KEY_MAX + 1], key[ZSTOR_META_KEY_MAX + 1];
+    assert_int_equal(fixture_hex(text, "metakey", mkey, 32), 32);
+    assert_int_equal(fixture_hex(text, "datakey", dkey, 32), 32);
+    size_t rlen = fixture_hex(text, "record", rec, sizeof(rec));
+    for (unsigned i = 0; i < 4; i++) {
+        char field[16];
+        snprintf(field, sizeof(field), "piece%u", i);
+        plen[i] = fixture_hex(text, field, piece[i], sizeof(piece[i]));
+    }
+    fixture_str(text, "prefix", prefix, sizeof(prefix));
+    fixture_str(text, "root", root, sizeof(root));
+    fixture_str(text, "path", path, sizeof(path));
+    fixture_str(text, "name", nm, sizeof(nm));
+
+    /* the key, the record bytes */
+    assert_int_equal(zstor_meta_key(prefix, root, path, key), 0);
+    assert_string_equal(key, nm);
+    struct zstor_meta_record want, back;
+    golden_record(&want, dkey);
+    uint8_t *enc;
+    size_t elen;
+    assert_int_equal(zstor_meta_record_encode(&want, &enc, &elen), 0);
+    assert_int_equal(elen, rlen);
+    assert_memory_equal(enc, rec, rlen);
+    free(enc);
+
+    /* every pair of pieces opens to that record */
+    for (unsigned a = 0; a < 4; a++) {
+        for (unsigned b = a + 1; b < 4; b++) {
+            const uint8_t *p[4] = {NULL, NULL, NULL, NULL};
+            size_t l[4] = {0, 0, 0, 0};
+            p[a] = piece[a], l[a] = plen[a];
+            p[b] = piece[b], l[b] = plen[b];
+            struct zstor_meta_open_info info;
+            int rc = zstor_meta_open(p, l, 4, nm, mkey, &back, &info);
+            if (rc)
+                fail_msg("pieces %u+%u: %s", a, b, qs_err_msg());
+            check_same_fields(&want, &back);
+            for (unsigned i = 0; i < 3; i++) {
+                for (uint64_t c = 0; c < 4; c++) {
+                    struct zstor_meta_keyref x[3], y[3];
+                    unsigned nx, ny;
+                    uint32_t cx, cy;
+                    assert_int_equal(zstor_meta_chunk_keys(&want, i, c, x, 3, &nx, &cx), 0);
+                    assert_int_equal(zstor_meta_chunk_keys(&back, i, c, y, 3, &ny, &cy), 0);
+                    assert_int_equal(nx, ny);
+                    assert_int_equal(cx, cy);
+                    for (unsigned j = 0; j < nx; j++) {
+                        assert_true(x[j].id == y[j].id);
+                        assert_int_equal(x[j].len, y[j].len);
+                        if (x[j].len)
+                            assert_memory_equal(x[j].p, y[j].p, x[j].len);
+                    }
+                }
+            }
+            assert_int_equal(zstor_meta_check_data_key(&back, dkey), 0);
+            assert_int_equal(info.ok, 2);
+            assert_true(info.sealed_at > 0);
+            zstor_meta_record_free(&back);
+        }
+    }
+    zstor_meta_record_free(&want);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1175,6 +1336,7 @@ int main(void)
         cmocka_unit_test(test_seal_stale_writes),
         cmocka_unit_test(test_seal_versions_and_foreign),
         cmocka_unit_test(test_seal_big_record),
+        cmocka_unit_test(test_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
