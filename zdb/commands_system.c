@@ -1,5 +1,6 @@
 /* PING TIME AUTH INFO STOP DBSIZE */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,17 +73,22 @@ int cmd_auth(struct zdb_server *srv, struct zdb_client *c, const struct resp_req
         reply_error(c, "Unexpected arguments");
         return CMD_FAILED;
     }
-    if (!srv->cfg->admin) {
+    const struct resp_arg *a = r->argc == 3 ? &r->argv[2] : NULL;
+    bool secure = r->argc == 3 && r->argv[1].len == 6 &&
+                  strncasecmp((const char *)r->argv[1].ptr, "SECURE", 6) == 0;
+    bool challenge =
+        secure && a->len == 9 && strncasecmp((const char *)a->ptr, "CHALLENGE", 9) == 0;
+    /* A challenge is also what SELECT ns SECURE needs: 0-db hands it out without --admin. */
+    if (!srv->cfg->admin && !challenge) {
         reply_error(c, "Authentication disabled");
         return CMD_FAILED;
     }
     if (r->argc == 3) {
-        if (r->argv[1].len != 6 || strncasecmp((const char *)r->argv[1].ptr, "SECURE", 6) != 0) {
+        if (!secure) {
             reply_error(c, "Unexpected arguments");
             return CMD_FAILED;
         }
-        const struct resp_arg *a = &r->argv[2];
-        if (a->len == 9 && strncasecmp((const char *)a->ptr, "CHALLENGE", 9) == 0) {
+        if (challenge) {
             uint8_t rnd[8];
             if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
                 reply_error(c, "Internal Error");

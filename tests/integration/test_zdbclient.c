@@ -555,13 +555,10 @@ static void test_secure(void **state)
     srv_destroy(&s);
 }
 
-/* Bug in zdb (not in the client): 0-db answers AUTH SECURE CHALLENGE even without
- * --admin ("we need to be able to request a CHALLENGE for other authentication (like
- * SELECT)"), so SELECT ns SECURE works on any 0-db; our zdb answers "-Authentication
- * disabled" instead. Skipped until zdb/commands_system.c cmd_auth is fixed. */
+/* 0-db answers AUTH SECURE CHALLENGE even without --admin, so SELECT ns SECURE works on
+ * any server; zdb does the same. */
 static void test_bug_challenge_without_admin(void **state)
 {
-    skip();
     make_ns(&g_main, "sec2", false);
     admin(&g_main, "NSSET", "sec2", "password", "pw");
     struct qs_zdb *c = client(&g_main, "sec2", "pw", true);
