@@ -372,6 +372,77 @@ int qs_backend_del_named(struct qs_backend *b, const char *name)
     return rc < 0 ? rc : qs_zdb_user_del(b->zdb, name, strlen(name));
 }
 
+/* Walks the namespace with SCAN (0-db v2 and our zdb): each reply is [cursor, [[key,
+ * length, time], ...]], the end is the error "No more data". */
+static int zdb_list(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)
+{
+    int rc = need_role(b, QS_BACKEND_META, "listing names");
+    if (rc == 0)
+        rc = zdb_ready(b);
+    if (rc < 0)
+        return rc;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    char cursor[256];
+    size_t clen = 0;
+    bool have_cursor = false;
+    for (;;) {
+        const char *argv[2] = {"SCAN", cursor};
+        size_t lens[2] = {4, clen};
+        struct qs_zdb_reply *r = NULL;
+        rc = qs_zdb_command(b->zdb, have_cursor ? 2 : 1, argv, lens, &r);
+        if (rc < 0)
+            return rc;
+        if (r->type == QS_ZDB_R_ERROR) {
+            if (r->len >= 12 && memcmp(r->str, "No more data", 12) == 0)
+                rc = 0;
+            else if (strstr(r->str, "not supported") || strstr(r->str, "Unknown command") ||
+                     strstr(r->str, "disabled"))
+                rc = qs_err_set(QS_EINVAL,
+                                "%s: listing names is not supported by this server "
+                                "(SCAN: %.100s)",
+                                b->name, r->str);
+            else
+                rc = qs_err_set(qs_zdb_error_code(r->str, r->len), "%s: SCAN: %.200s", b->name,
+                                r->str);
+            qs_zdb_reply_free(r);
+            return rc;
+        }
+        if (r->type != QS_ZDB_R_ARRAY || r->elements != 2 ||
+            r->element[0]->type != QS_ZDB_R_STRING || r->element[0]->len == 0 ||
+            r->element[0]->len > sizeof(cursor) || r->element[1]->type != QS_ZDB_R_ARRAY ||
+            (have_cursor && r->element[0]->len == clen &&
+             memcmp(r->element[0]->str, cursor, clen) == 0)) {
+            qs_zdb_reply_free(r);
+            return qs_err_set(QS_EPROTO, "%s: SCAN: unexpected reply", b->name);
+        }
+        const struct qs_zdb_reply *list = r->element[1];
+        for (size_t i = 0; rc == 0 && i < list->elements; i++) {
+            const struct qs_zdb_reply *e = list->element[i];
+            if (e->type != QS_ZDB_R_ARRAY || e->elements < 1 ||
+                e->element[0]->type != QS_ZDB_R_STRING) {
+                rc = qs_err_set(QS_EPROTO, "%s: SCAN: unexpected entry", b->name);
+                break;
+            }
+            const struct qs_zdb_reply *k = e->element[0];
+            if (k->len >= plen && memcmp(k->str, prefix, plen) == 0)
+                rc = fn(ud, k->str, k->len);
+        }
+        clen = r->element[0]->len;
+        memcpy(cursor, r->element[0]->str, clen);
+        have_cursor = true;
+        qs_zdb_reply_free(r);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int qs_backend_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)
+{
+    if (b->kind == QS_BACKEND_DIR)
+        return qs_dir_list_named(b, prefix, fn, ud);
+    return zdb_list(b, prefix, fn, ud);
+}
+
 int qs_backend_probe(struct qs_backend *b, struct qs_backend_health *h)
 {
     memset(h, 0, sizeof(*h));

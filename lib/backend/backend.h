@@ -114,6 +114,17 @@ int qs_backend_get_named(struct qs_backend *b, const char *name, uint8_t **val,
 /* QS_ENOTFOUND when missing. */
 int qs_backend_del_named(struct qs_backend *b, const char *name) QS_MUST_CHECK;
 
+/* Called once per stored name (name[0..len), not NUL-terminated: zdb keys are bytes).
+ * Returns 0 to go on, or a negative code that stops the listing and is returned. */
+typedef int (*qs_backend_name_fn)(void *ud, const char *name, size_t len);
+
+/* Lists the stored names that start with prefix (NULL or "" = all), in no particular
+ * order (zdb: SCAN, in append order; dir: the files of named/). QS_EINVAL with "listing
+ * names is not supported" when a zdb server has no SCAN, QS_EPROTO for a reply that is
+ * not a SCAN reply, transport errors as for the other calls. */
+int qs_backend_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn,
+                          void *ud) QS_MUST_CHECK;
+
 /* ---- health ---- */
 
 struct qs_backend_health {

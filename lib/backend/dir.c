@@ -518,6 +518,64 @@ int qs_dir_del_named(struct qs_backend *b, const char *name)
     return fsync_dir(b, dir);
 }
 
+static int unhex(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+int qs_dir_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)
+{
+    int rc = qs_dir_attach(b);
+    if (rc < 0)
+        return rc;
+    b->ops++;
+    char dir[PATHLEN];
+    snprintf(dir, sizeof(dir), "%s/named", b->root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return fail_sys(b, errno, "open directory", dir);
+    size_t plen = prefix ? strlen(prefix) : 0;
+    struct dirent *e;
+    while (rc == 0) {
+        errno = 0;
+        if ((e = readdir(d)) == NULL) {
+            if (errno != 0)
+                rc = fail_sys(b, errno, "read directory", dir);
+            break;
+        }
+        /* only names named_path can produce: no leading dot, well-formed escapes */
+        char name[QS_BACKEND_NAME_MAX + 1];
+        size_t n = 0;
+        bool ok = e->d_name[0] != '.';
+        for (const char *p = e->d_name; ok && *p; p++) {
+            char ch = *p;
+            if (ch == '%') {
+                int hi = unhex(p[1]), lo = hi < 0 ? -1 : unhex(p[2]);
+                if (lo < 0) {
+                    ok = false;
+                    break;
+                }
+                ch = (char)(hi * 16 + lo);
+                p += 2;
+            }
+            if (n >= QS_BACKEND_NAME_MAX)
+                ok = false;
+            else
+                name[n++] = ch;
+        }
+        if (!ok || n == 0 || n < plen || memcmp(name, prefix, plen) != 0)
+            continue;
+        name[n] = '\0';
+        rc = fn(ud, name, n);
+    }
+    closedir(d);
+    return rc;
+}
+
 /* ---- health ---- */
 
 int qs_dir_probe(struct qs_backend *b, struct qs_backend_health *h)

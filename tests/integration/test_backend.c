@@ -552,6 +552,90 @@ static void test_zdb_meta_and_modes(void **state)
     qs_backend_free(b);
 }
 
+/* Collects listed names, joined with '|' in sorted order, for comparison. */
+struct names {
+    char *v[64];
+    size_t n;
+    int stop_after; /* 0 = never */
+};
+
+static int collect_name(void *ud, const char *name, size_t len)
+{
+    struct names *ns = ud;
+    assert_true(ns->n < 64);
+    ns->v[ns->n++] = strndup(name, len);
+    if (ns->stop_after && (int)ns->n == ns->stop_after)
+        return QS_EBUSY;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_join(struct names *ns, char *out, size_t cap)
+{
+    qsort(ns->v, ns->n, sizeof(ns->v[0]), cmp_str);
+    out[0] = '\0';
+    for (size_t i = 0; i < ns->n; i++) {
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "|" : "", ns->v[i]);
+        free(ns->v[i]);
+    }
+    ns->n = 0;
+}
+
+static void check_listing(struct qs_backend *b)
+{
+    const char *names[] = {"/p/meta/aa", "/p/meta/bb", "/p/failures/cc", "/q/meta/dd", ".x%y"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        assert_int_equal(qs_backend_set_named(b, names[i], "v", 1), 0);
+    assert_int_equal(qs_backend_del_named(b, "/q/meta/dd"), 0);
+    struct names ns = {0};
+    char got[512];
+    assert_int_equal(qs_backend_list_named(b, "/p/meta/", collect_name, &ns), 0);
+    names_join(&ns, got, sizeof(got));
+    assert_string_equal(got, "/p/meta/aa|/p/meta/bb");
+    assert_int_equal(qs_backend_list_named(b, NULL, collect_name, &ns), 0);
+    names_join(&ns, got, sizeof(got));
+    assert_string_equal(got, ".x%y|/p/failures/cc|/p/meta/aa|/p/meta/bb");
+    assert_int_equal(qs_backend_list_named(b, "/none/", collect_name, &ns), 0);
+    assert_int_equal(ns.n, 0);
+    ns.stop_after = 1; /* the callback's code stops the listing */
+    assert_int_equal(qs_backend_list_named(b, "", collect_name, &ns), QS_EBUSY);
+    assert_int_equal(ns.n, 1);
+    names_join(&ns, got, sizeof(got));
+}
+
+static void test_list_named(void **state)
+{
+    char root[128];
+    path_of(root, sizeof(root), "share-list");
+    struct qs_backend *b = open_dir(root, NULL, false);
+    check_listing(b);
+    /* files that named/ cannot hold are not names */
+    char f[300];
+    snprintf(f, sizeof(f), "%s/named/bad%%zz", root);
+    write_text(f, "x");
+    struct names ns = {0};
+    char got[512];
+    assert_int_equal(qs_backend_list_named(b, "bad", collect_name, &ns), 0);
+    names_join(&ns, got, sizeof(got));
+    assert_string_equal(got, "");
+    qs_backend_free(b);
+
+    zdb_admin("NSNEW", "blist", NULL, NULL);
+    b = open_zdb(g_zdb.port, "blist", QS_BACKEND_META);
+    check_listing(b);
+    qs_backend_free(b);
+    /* listing is for metadata backends */
+    zdb_admin("NSNEW", "blistseq", NULL, NULL);
+    zdb_admin("NSSET", "blistseq", "mode", "seq");
+    b = open_zdb(g_zdb.port, "blistseq", QS_BACKEND_DATA);
+    assert_int_equal(qs_backend_list_named(b, "", collect_name, &ns), QS_EINVAL);
+    qs_backend_free(b);
+}
+
 static void test_zdb_unreachable(void **state)
 {
     struct qs_backend *b = open_zdb(free_port(), "x", QS_BACKEND_DATA);
@@ -587,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_zdb_data),
         cmocka_unit_test(test_zdb_meta_and_modes),
         cmocka_unit_test(test_zdb_unreachable),
+        cmocka_unit_test(test_list_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
