@@ -55,6 +55,15 @@ static void add_stats(struct zdb_compact_stats *sum, const struct zdb_compact_st
     sum->entries_dropped += s->entries_dropped;
 }
 
+/* Hooks that offload data files (jump-data) may hold a copy of the file made before. */
+static void warn_hooks(struct zdb_server *srv, struct zdb_ns *ns, const struct zdb_compact_stats *s)
+{
+    if (srv->hooks && s->files)
+        qs_log(QS_LOG_WARN,
+               "namespace %s: d%u was compacted: a copy of it made by a hook before is stale",
+               ns->name, s->fileid);
+}
+
 static int compact_error(struct zdb_client *c, int rc)
 {
     switch (rc) {
@@ -111,6 +120,7 @@ int cmd_compact(struct zdb_server *srv, struct zdb_client *c, const struct resp_
             return compact_error(c, rc);
         }
         add_stats(&sum, &s);
+        warn_hooks(srv, ns, &s);
     } else {
         size_t cap = ns->fileid ? ns->fileid : 1, n = 0;
         struct zdb_compact_info *list = calloc(cap, sizeof(*list));
@@ -130,6 +140,7 @@ int cmd_compact(struct zdb_server *srv, struct zdb_client *c, const struct resp_
                 return compact_error(c, rc);
             }
             add_stats(&sum, &s);
+            warn_hooks(srv, ns, &s);
         }
         free(list);
     }
@@ -153,7 +164,9 @@ void zdb_compact_periodic(struct zdb_server *srv, time_t now)
         int rc = zdb_compact_auto(ns, ratio, now, &opts, &s);
         if (rc < 0)
             qs_log(QS_LOG_ERROR, "namespace %s: automatic compaction: %s", ns->name, qs_err_msg());
-        if (rc == 1)
+        if (rc == 1) {
+            warn_hooks(srv, ns, &s);
             return; /* one file per tick: the server keeps serving in between */
+        }
     }
 }

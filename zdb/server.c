@@ -91,7 +91,7 @@ static int listen_unix(const char *path, int *fd_out, char *zdbid, size_t idcap)
     return 0;
 }
 
-int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
+int zdb_server_init_local(struct zdb_server *srv, struct zdb_config *cfg)
 {
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
@@ -105,7 +105,12 @@ int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
         rnd = (uint32_t)srv->boot_time ^ (uint32_t)getpid();
     snprintf(srv->instance_id, sizeof(srv->instance_id), "%u", rnd); /* 0-db: decimal u32 */
 
-    int rc = zdb_store_open(&srv->store, &cfg->store);
+    return zdb_store_open(&srv->store, &cfg->store);
+}
+
+int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
+{
+    int rc = zdb_server_init_local(srv, cfg);
     if (rc < 0)
         return rc;
     srv->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -179,8 +184,10 @@ static void client_free(struct zdb_server *srv, struct zdb_client *c)
             }
         }
     }
-    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    if (c->fd >= 0) {
+        epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
     if (c->ns)
         c->ns->clients--;
     if (c->prev)
@@ -194,6 +201,33 @@ static void client_free(struct zdb_server *srv, struct zdb_client *c)
     free(c);
 }
 
+void zdb_server_client_free(struct zdb_server *srv, struct zdb_client *c)
+{
+    client_free(srv, c);
+}
+
+struct zdb_client *zdb_server_client_new(struct zdb_server *srv, int fd)
+{
+    struct zdb_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->id = ++srv->next_client_id;
+    qs_buf_init(&c->in, IN_MAX);
+    qs_buf_init(&c->out, OUT_MAX);
+    resp_parser_init(&c->parser);
+    c->admin = srv->cfg->admin == NULL;
+    c->ns = zdb_store_find(srv->store, "default", 7);
+    c->ns->clients++;
+    /* --protect: the default namespace has the admin password, read-only without it */
+    c->writable = c->ns->password[0] == '\0';
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    return c;
+}
+
 static void accept_clients(struct zdb_server *srv, int lfd)
 {
     for (int n = 0; n < 256; n++) {
@@ -205,34 +239,16 @@ static void accept_clients(struct zdb_server *srv, int lfd)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix: fine */
-        struct zdb_client *c = calloc(1, sizeof(*c));
+        struct zdb_client *c = zdb_server_client_new(srv, fd);
         if (!c) {
             close(fd);
             return;
         }
-        c->fd = fd;
-        c->id = ++srv->next_client_id;
-        qs_buf_init(&c->in, IN_MAX);
-        qs_buf_init(&c->out, OUT_MAX);
-        resp_parser_init(&c->parser);
-        c->admin = srv->cfg->admin == NULL;
-        c->ns = zdb_store_find(srv->store, "default", 7);
-        c->ns->clients++;
-        /* --protect: the default namespace has the admin password, read-only without it */
-        c->writable = c->ns->password[0] == '\0';
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            c->ns->clients--;
-            qs_buf_free(&c->in);
-            qs_buf_free(&c->out);
-            close(fd);
-            free(c);
+            client_free(srv, c);
             continue;
         }
-        c->next = srv->clients;
-        if (srv->clients)
-            srv->clients->prev = c;
-        srv->clients = c;
         srv->stats.clients_lifetime++;
     }
 }

@@ -92,6 +92,17 @@ struct zdb_server {
 /* Opens the store and the listeners. Errors carry a message for the operator. */
 int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg) QS_MUST_CHECK;
 
+/* The part of zdb_server_init before the listeners: the server state and the store, with no
+ * socket and no event loop (fuzz/zdb_commands.c drives zdb_dispatch directly). Free it with
+ * zdb_server_free. */
+int zdb_server_init_local(struct zdb_server *srv, struct zdb_config *cfg) QS_MUST_CHECK;
+
+/* A new client on connection fd (-1: none, for tests and fuzzers), in srv->clients, on the
+ * default namespace; NULL when out of memory. Freed by zdb_server_client_free (closes fd) or
+ * zdb_server_free. The caller registers fd with the event loop. */
+struct zdb_client *zdb_server_client_new(struct zdb_server *srv, int fd);
+void zdb_server_client_free(struct zdb_server *srv, struct zdb_client *c);
+
 /* Runs until a stop signal; returns the signal number (0 if none). */
 int zdb_server_run(struct zdb_server *srv);
 

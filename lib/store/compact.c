@@ -1089,6 +1089,7 @@ int zdb_ns_compact_file(struct zdb_ns *ns, uint32_t fileid, const struct zdb_com
         return rc;
     }
     out->files = 1;
+    out->fileid = fileid;
     out->bytes_before = cx.size;
     out->bytes_after = newsize;
     out->index_patches = p.applied;
@@ -1103,6 +1104,12 @@ int zdb_ns_compact_file(struct zdb_ns *ns, uint32_t fileid, const struct zdb_com
     return 0;
 
 fail:
+    if (rc == QS_ECORRUPT) {
+        /* Damaged: the policy leaves this file alone while it keeps this size. */
+        qs_log(QS_LOG_WARN, "namespace %s: d%u not compacted: %s", ns->name, fileid,
+               qs_err_msg());
+        remember(ns, fileid, cx.size, cx.size);
+    }
     if (cx.dfd >= 0)
         close(cx.dfd);
     if (cx.out.fd >= 0)
@@ -1233,8 +1240,8 @@ int zdb_compact_auto(struct zdb_ns *ns, double ratio, time_t now,
         if (f >= ns->fileid)
             continue;
         int rc = zdb_ns_compact_file(ns, f, opts, out);
-        if (rc == QS_ENOTFOUND)
-            continue; /* offloaded in the meantime */
+        if (rc == QS_ENOTFOUND || rc == QS_ECORRUPT)
+            continue; /* offloaded in the meantime, or damaged (logged, then left alone) */
         if (rc < 0) {
             p->ntodo = 0;
             p->next = now + 60;

@@ -53,6 +53,7 @@ struct zdb_compact_opts {
 /* What zdb_ns_compact_file (or several calls, added up by the caller) did. */
 struct zdb_compact_stats {
     uint32_t files;              /* data files rewritten */
+    uint32_t fileid;             /* the data file rewritten (zdb_ns_compact_file) */
     uint64_t bytes_before;       /* their sizes before */
     uint64_t bytes_after;        /* and after */
     uint64_t entries_kept;       /* live values copied */

@@ -506,6 +506,13 @@ static void test_refusals(void **state)
     memset(bad + ZDB_DAT_HEADER_SIZE, 0xff, 40);
     write_file(p, bad, len);
     assert_int_equal(zdb_ns_compact_file(ns, 1, NULL, &s), QS_ECORRUPT);
+    /* the policy leaves the damaged file alone from now on */
+    struct zdb_compact_info cand[64];
+    size_t n = 0;
+    assert_int_equal(zdb_compact_pick(ns, 0.001, 1, cand, 64, &n), 0);
+    assert_true(n >= 1);
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(cand[i].fileid, 1);
     size_t len2;
     uint8_t *after = read_file(p, &len2);
     assert_int_equal(len2, len);
