@@ -1,0 +1,364 @@
+/* zstor retrieve and scrub (retrieve.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec/decoder.h"
+#include "util/log.h"
+#include "zstor/private.h"
+#include "zstor/retrieve.h"
+
+struct rjob {
+    struct zstor_ctx *z;
+    const struct zstor_meta_record *r;
+    struct qs_decoder *dec;
+    const char *what; /* for messages and progress */
+    int fd;           /* output, -1 = none (scrub) */
+    uint64_t written, skip;
+    bool warned[QS_CODEC_MAX_SHARDS];
+    uint64_t corrupt[QS_CODEC_MAX_SHARDS]; /* chunks whose shard failed in the decoder */
+};
+
+static int dec_sink(void *ud, const struct qs_dec_chunk *c)
+{
+    struct rjob *j = ud;
+    for (unsigned i = 0; i < c->nshards; i++) {
+        if (c->state[i] != QS_SHARD_CORRUPT)
+            continue;
+        j->corrupt[i]++;
+        if (!j->warned[i]) {
+            j->warned[i] = true;
+            qs_log(QS_LOG_WARN,
+                   "%s: shard %u (%s) is corrupt at chunk %llu: its content does "
+                   "not decode with the others",
+                   j->r->path, i, j->r->shard[i].address, (unsigned long long)c->index);
+        }
+    }
+    if (j->fd < 0)
+        return 0;
+    const uint8_t *p = c->data;
+    size_t n = c->len;
+    if (j->skip) { /* a second pass to a stream: these bytes went out already */
+        size_t s = j->skip < n ? (size_t)j->skip : n;
+        p += s;
+        n -= s;
+        j->skip -= s;
+    }
+    if (n && zs_write_all(j->fd, p, n) < 0)
+        return qs_err_sys(QS_EIO, errno, "write");
+    j->written += n;
+    if (j->z->o.progress)
+        j->z->o.progress(j->z->o.progress_ud, j->what, j->written, j->r->size);
+    return 0;
+}
+
+static int feed(void *ud, uint64_t c, uint8_t **shard, const size_t *len)
+{
+    struct rjob *j = ud;
+    return qs_decoder_feed(j->dec, (const uint8_t *const *)shard, len);
+}
+
+/* Looks up the backend of every shard position (-1 when absent) and probes them. */
+static int sources(struct zstor_ctx *z, const struct zstor_meta_record *r, int *src)
+{
+    struct zs_bk *bks[QS_CODEC_MAX_SHARDS];
+    size_t nb = 0;
+    for (unsigned p = 0; p < r->nshards; p++) {
+        src[p] = -1;
+        if (r->shard[p].flags & ZSTOR_META_SHARD_ABSENT)
+            continue;
+        if ((src[p] = zs_data_lookup(z, r->shard[p].address, r->shard[p].ns)) < 0)
+            return -1;
+        bks[nb++] = z->data[src[p]];
+    }
+    zs_probe(bks, nb, false);
+    return 0;
+}
+
+/* One decoding pass over the shards; all = fetch and cross-check every shard. */
+static int decode_pass(struct rjob *j, const int *src, bool all, struct zs_fetch_report *rep)
+{
+    const struct zstor_config *cfg = j->z->cfg;
+    struct qs_decoder_opts d;
+    qs_decoder_opts_default(&d);
+    d.pool = j->z->pool;
+    d.verify_all = all;
+    int rc = qs_decoder_new(&j->dec, &j->r->desc, cfg->key, &d, dec_sink, j);
+    if (rc < 0)
+        return rc;
+    struct zs_fetch_opts fo = {.all = all};
+    rc = zs_fetch(j->z, j->r, src, &fo, feed, j, rep);
+    struct qs_codec_summary sum;
+    if (rc == 0)
+        rc = qs_decoder_finish(j->dec, &sum);
+    if (rc == 0 &&
+        (sum.size != j->r->size || memcmp(sum.digest, j->r->checksum, QS_CODEC_DIGEST_LEN) != 0))
+        rc = qs_err_set(QS_ECORRUPT, "the decoded data does not match the stored checksum");
+    qs_decoder_free(j->dec);
+    j->dec = NULL;
+    return rc;
+}
+
+/* Checks a loaded record before any shard is fetched. */
+static int usable(struct zstor_ctx *z, const struct zstor_meta_record *r)
+{
+    int rc = zstor_meta_record_check(r);
+    if (rc == 0)
+        rc = zstor_meta_check_data_key(r, z->cfg->key);
+    return rc;
+}
+
+static int decode_to(struct zstor_ctx *z, const struct zstor_meta_record *r, int fd, bool seekable,
+                     const char *what, struct zstor_retrieve_result *res)
+{
+    int src[QS_CODEC_MAX_SHARDS];
+    if (sources(z, r, src) < 0)
+        return qs_err_set(QS_ENOMEM, "%s", qs_err_msg());
+    struct rjob *j = calloc(1, sizeof(*j));
+    struct zs_fetch_report *rep = calloc(1, sizeof(*rep));
+    if (!j || !rep) {
+        free(j);
+        free(rep);
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    }
+    j->z = z;
+    j->r = r;
+    j->fd = fd;
+    j->what = what;
+    int rc = decode_pass(j, src, false, rep);
+    if (rc == QS_ECORRUPT) {
+        /* a shard with a good CRC but bad content was among the k used: read them all,
+         * the decoder then finds a subset that authenticates */
+        qs_log(QS_LOG_WARN, "%s: %s; reading every shard", r->path, qs_err_msg());
+        if (seekable) {
+            if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+                rc = qs_err_sys(QS_EIO, errno, "truncate the output");
+                goto out;
+            }
+        } else {
+            j->skip = j->written;
+        }
+        j->written = 0;
+        rc = decode_pass(j, src, true, rep);
+    }
+    if (rc == 0 && res) {
+        res->files++;
+        res->bytes += r->size;
+        for (unsigned p = 0; p < r->nshards; p++) {
+            res->bad[p] = rep->bad[p] + rep->missing[p] + rep->failed[p] + j->corrupt[p];
+            if (res->bad[p] || (r->shard[p].flags & ZSTOR_META_SHARD_ABSENT))
+                res->bad_shards++;
+        }
+    }
+out:
+    free(j);
+    free(rep);
+    return rc;
+}
+
+/* Writes r's file to dest atomically: temporary file, fsync, mode and mtime, rename. */
+static int retrieve_file(struct zstor_ctx *z, const struct zstor_meta_record *r, const char *dest,
+                         struct zstor_retrieve_result *res)
+{
+    struct stat st;
+    if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))
+        return qs_err_set(QS_EINVAL, "%s is a directory", dest);
+    int rc = zs_mkdir_parents(dest);
+    if (rc < 0)
+        return rc;
+    const char *slash = strrchr(dest, '/');
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%.*s%s.%s.zstor-XXXXXX", slash ? (int)(slash - dest) : 0, dest,
+                 slash ? "/" : "", slash ? slash + 1 : dest) < 0)
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = qs_err_sys(QS_EIO, errno, "create %s", tmp);
+        free(tmp);
+        return rc;
+    }
+    rc = decode_to(z, r, fd, true, dest, res);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = qs_err_sys(QS_EIO, errno, "fsync %s", tmp);
+    if (rc == 0 && r->mode && fchmod(fd, (mode_t)(r->mode & 07777)) < 0)
+        rc = qs_err_sys(QS_EIO, errno, "chmod %s", tmp);
+    if (rc == 0) {
+        struct timespec ts[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT},
+                                 {.tv_sec = r->mtime_sec, .tv_nsec = r->mtime_nsec}};
+        if (futimens(fd, ts) < 0)
+            rc = qs_err_sys(QS_EIO, errno, "set the mtime of %s", tmp);
+    }
+    if (close(fd) < 0 && rc == 0)
+        rc = qs_err_sys(QS_EIO, errno, "close %s", tmp);
+    if (rc == 0 && rename(tmp, dest) < 0)
+        rc = qs_err_sys(QS_EIO, errno, "rename %s to %s", tmp, dest);
+    if (rc < 0) {
+        unlink(tmp);
+    } else {
+        char *dir = slash ? strndup(dest, slash == dest ? 1 : (size_t)(slash - dest)) : strdup(".");
+        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* "retrieve PATH: <current message>". */
+static int fail(int rc, const char *path)
+{
+    char msg[900];
+    snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+    return qs_err_set(rc, "retrieve %s: %s", path, msg);
+}
+
+/* ---- stored directories: every record whose name is below the path ---- */
+
+struct dir_job {
+    struct zstor_ctx *z;
+    const char *below; /* stored name prefix, ending in '/' (or "" for everything) */
+    size_t blen;
+    struct zstor_retrieve_result *res;
+    uint64_t found, failed;
+    int first_rc;
+    char first_msg[900];
+};
+
+static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r, int lrc)
+{
+    struct dir_job *j = ud;
+    if (lrc < 0 || strncmp(r->path, j->below, j->blen) != 0)
+        return 0;
+    j->found++;
+    const struct zstor_config *cfg = j->z->cfg;
+    char *dest = NULL;
+    if (asprintf(&dest, "%s%s%s", cfg->root ? cfg->root : "", cfg->root ? "/" : "", r->path) < 0)
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    int rc = usable(j->z, r);
+    if (rc == 0)
+        rc = retrieve_file(j->z, r, dest, j->res);
+    if (rc < 0) {
+        rc = fail(rc, dest);
+        qs_log(QS_LOG_ERROR, "%s", qs_err_msg());
+        j->failed++;
+        if (!j->first_rc) {
+            j->first_rc = rc;
+            snprintf(j->first_msg, sizeof(j->first_msg), "%s", qs_err_msg());
+        }
+    }
+    free(dest);
+    return 0;
+}
+
+int zstor_retrieve(struct zstor_ctx *z, const char *path, const struct zstor_retrieve_opts *o,
+                   struct zstor_retrieve_result *res)
+{
+    struct zstor_retrieve_opts dflt = {.out = NULL, .out_fd = -1};
+    struct zstor_retrieve_result local;
+    if (!o)
+        o = &dflt;
+    if (!res)
+        res = &local;
+    memset(res, 0, sizeof(*res));
+    char key[256], *rel = NULL;
+    int rc = zstor_path_key(z, path, key, &rel);
+    if (rc < 0)
+        return fail(rc, path);
+    struct zstor_meta_record r;
+    rc = zs_meta_load(z, key, &r, NULL, NULL);
+    if (rc == QS_ENOTFOUND && !o->out && o->out_fd < 0) {
+        /* maybe a stored directory */
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        struct dir_job j = {.z = z, .res = res};
+        char *below = NULL;
+        if (asprintf(&below, "%s/", rel) < 0) {
+            rc = qs_err_set(QS_ENOMEM, "out of memory");
+        } else {
+            j.below = below;
+            j.blen = strlen(below);
+            int lrc = zs_list(z, dir_one, &j);
+            if (lrc < 0 && j.found == 0)
+                rc = qs_err_set(QS_ENOTFOUND, "%s (and listing failed: %s)", msg, qs_err_msg());
+            else if (j.found == 0)
+                rc = qs_err_set(QS_ENOTFOUND, "not stored (%s)", msg);
+            else if (j.failed)
+                rc = qs_err_set(j.first_rc, "%llu of %llu files failed, the first: %s",
+                                (unsigned long long)j.failed, (unsigned long long)j.found,
+                                j.first_msg);
+            else
+                rc = 0;
+        }
+        free(below);
+        free(rel);
+        zstor_meta_record_free(&r);
+        return rc < 0 ? fail(rc, path) : 0;
+    }
+    free(rel);
+    if (rc == QS_ENOTFOUND) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        rc = qs_err_set(QS_ENOTFOUND, "not stored (%s)", msg);
+    }
+    if (rc == 0)
+        rc = usable(z, &r);
+    if (rc == 0) {
+        if (o->out_fd >= 0)
+            rc = decode_to(z, &r, o->out_fd, false, path, res);
+        else
+            rc = retrieve_file(z, &r, o->out ? o->out : path, res);
+    }
+    zstor_meta_record_free(&r);
+    return rc < 0 ? fail(rc, path) : 0;
+}
+
+int zstor_scrub(struct zstor_ctx *z, const char *path, struct zstor_scrub_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    char key[256];
+    int rc = zstor_path_key(z, path, key, NULL);
+    if (rc < 0)
+        return qs_err_set(rc, "scrub %s: %s", path, qs_err_msg());
+    struct zstor_meta_record r;
+    rc = zs_meta_load(z, key, &r, NULL, NULL);
+    if (rc == 0)
+        rc = usable(z, &r);
+    int src[QS_CODEC_MAX_SHARDS];
+    if (rc == 0 && sources(z, &r, src) < 0)
+        rc = QS_ENOMEM;
+    struct rjob *j = rc == 0 ? calloc(1, sizeof(*j)) : NULL;
+    struct zs_fetch_report *rep = rc == 0 ? calloc(1, sizeof(*rep)) : NULL;
+    if (rc == 0 && (!j || !rep))
+        rc = qs_err_set(QS_ENOMEM, "out of memory");
+    if (rc == 0) {
+        j->z = z;
+        j->r = &r;
+        j->fd = -1;
+        j->what = path;
+        rc = decode_pass(j, src, true, rep);
+        res->nshards = r.nshards;
+        res->chunks = r.nchunks;
+        for (unsigned p = 0; p < r.nshards; p++) {
+            res->bad[p] = rep->bad[p] + j->corrupt[p];
+            res->missing[p] = rep->missing[p] + rep->failed[p];
+            if (r.shard[p].flags & ZSTOR_META_SHARD_ABSENT)
+                res->missing[p] = r.nchunks;
+        }
+    }
+    free(j);
+    free(rep);
+    zstor_meta_record_free(&r);
+    if (rc < 0) {
+        char msg[900];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        return qs_err_set(rc, "scrub %s: %s", path, msg);
+    }
+    return 0;
+}
