@@ -89,6 +89,12 @@ static int sync_path(const char *path)
  * and the in-place updates of every index file (flags, and rewritten sequential slots). */
 static int sync_before(struct zdb_ns *ns, uint32_t fileid)
 {
+    /* Nothing written since the last time (COMPACT * compacts file after file). */
+    uint64_t written = ns->stats.data_write_bytes + ns->stats.index_write_bytes;
+    if (ns->compact.synced && ns->compact.synced_at == written && !ns->wdat.len && !ns->widx.len &&
+        !ns->wpatch.len)
+        return 0;
+    ns->compact.synced = false;
     int rc = zdb_ns_sync(ns);
     char path[4096];
     for (uint32_t f = 0; f < ns->fileid && rc == 0; f++) {
@@ -98,6 +104,10 @@ static int sync_before(struct zdb_ns *ns, uint32_t fileid)
             zdb_ns_path(ns, 'd', f, path, sizeof(path));
             rc = sync_path(path);
         }
+    }
+    if (rc == 0) {
+        ns->compact.synced = true;
+        ns->compact.synced_at = written;
     }
     return rc;
 }

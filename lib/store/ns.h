@@ -64,6 +64,8 @@ struct zdb_compact_plan {
         uint64_t tomb; /* bytes of the tombstones it kept */
     } known[ZDB_COMPACT_KNOWN];
     unsigned nknown, knext;
+    bool synced;        /* every file was synced when ... */
+    uint64_t synced_at; /* ... stats.data_write_bytes + index_write_bytes were this */
 };
 
 struct zdb_ns {

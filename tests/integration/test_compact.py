@@ -17,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zdbtest  # noqa: E402
+from test_disk_format import crc32c_zdb, read_data, read_index  # noqa: E402
 from zdbtest import ConnectionClosed, RespError, ZdbTestCase, le64  # noqa: E402
 
 STEPS = 8  # lib/store/compact.h ZDB_COMPACT_STEPS
@@ -132,6 +133,51 @@ class CompactTest(ZdbTestCase):
         z.restart()
         c = self.client(z)
         m.check(c)
+
+    def read_like_0db(self, z, m):
+        """Reads the files as 0-db loads them, with the independent reader of
+        test_disk_format.py: index files in order, a flagged entry deletes its key; then every
+        live entry must name a whole data entry with its key, length, CRC and the model's
+        value. Every data file must parse to its end."""
+        idir, ddir = z.ns_index_dir(), z.ns_data_dir()
+        ids = sorted(int(n[1:]) for n in os.listdir(idir) if re.fullmatch(r"i[0-9]+", n))
+        self.assertEqual(ids, list(range(len(ids))))
+        data = {}
+        compacted = 0
+        for n in ids:
+            hdr, entries = read_data(os.path.join(ddir, "d%d" % n))
+            self.assertEqual((hdr["magic"], hdr["version"], hdr["fileid"]), (b"DAT0", 3, n))
+            compacted += hdr["opened"] >> 63
+            data[n] = {e["pos"]: e for e in entries}
+        self.assertGreater(compacted, 0)
+        live = {}
+        slot = 0
+        for n in ids:
+            hdr, entries = read_index(os.path.join(idir, "i%d" % n))
+            self.assertEqual((hdr["magic"], hdr["version"], hdr["fileid"]), (b"IDX0", 4, n))
+            for e in entries:
+                key = le64(slot) if m.seq else e["key"]
+                slot += 1
+                if e["flags"] & 1:
+                    live.pop(key, None)
+                else:
+                    live[key] = e
+        self.assertEqual(sorted(live), sorted(k for k, v in m.kv.items() if v is not None))
+        for key, e in live.items():
+            d = data[e["dataid"]].get(e["offset"])
+            self.assertIsNotNone(d, "key %r names d%d:%d, not an entry" % (key, e["dataid"], e["offset"]))
+            self.assertEqual(d["key"], key)
+            self.assertEqual((d["length"], d["crc"], d["flags"]), (e["length"], e["crc"], 0))
+            self.assertEqual(crc32c_zdb(d["payload"]), d["crc"])
+            self.assertEqual(d["payload"], m.kv[key])
+
+    def test_files_read_like_0db(self):
+        for seq in (False, True):
+            with self.subTest(seq=seq):
+                z, c, m = self.filled(seq=seq, n=150)
+                parse_status(c.cmd("COMPACT"))
+                z.stop()
+                self.read_like_0db(z, m)
 
     def test_admin_only_and_frozen(self):
         z = self.new_zdb("--datasize", "512K", "--admin", "secret")
