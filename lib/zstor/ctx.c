@@ -1,4 +1,5 @@
 /* The zstor context: backend table, health probes, small shared helpers. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,47 @@ uint64_t zs_bk_free(const struct zs_bk *k)
     return f > k->written ? f - k->written : 0;
 }
 
+static bool path_missing(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+static bool dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    struct dirent *e;
+    bool empty = true;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty;
+}
+
+/* A share directory is created by a command that writes only where that cannot hide a
+ * lost disk: an empty directory someone made for it, or a missing one when no share
+ * directory of the config exists yet (a first run). A single missing one among existing
+ * ones is a disk that went away: it stays unreachable. */
+static bool may_create(const struct zstor_ctx *z, const char *path)
+{
+    if (!path_missing(path))
+        return dir_is_empty(path);
+    const struct zstor_config *cfg = z->cfg;
+    for (size_t i = 0; i < cfg->meta.nbackends; i++)
+        if (cfg->meta.backends[i].kind == ZSTOR_ADDR_DIR &&
+            !path_missing(cfg->meta.backends[i].path))
+            return false;
+    for (size_t g = 0; g < cfg->ngroups; g++)
+        for (size_t j = 0; j < cfg->groups[g].nbackends; j++) {
+            const struct zstor_backend *b = &cfg->groups[g].backends[j];
+            if (b->kind == ZSTOR_ADDR_DIR && !path_missing(b->path))
+                return false;
+        }
+    return true;
+}
+
 static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *address, const char *ns,
                    const char *password, enum qs_backend_role role)
 {
@@ -143,7 +185,7 @@ static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *addre
     o.attempts = cfg->retries + 1;
     o.backoff_ms = cfg->retry_backoff_ms;
     o.dir_nosync = z->o.dir_nosync;
-    o.dir_nocreate = !z->o.dir_create;
+    o.dir_nocreate = !(z->o.dir_create && k->is_dir && may_create(z, address + 6));
     return qs_backend_open(&k->be, &o);
 }
 
@@ -301,6 +343,26 @@ void zs_probe(struct zs_bk **bks, size_t n, bool force)
 void zs_probe_data(struct zstor_ctx *z, bool force)
 {
     zs_probe(z->data, z->ncfg, force);
+}
+
+static void *bg_main(void *arg)
+{
+    struct zs_bg *bg = arg;
+    zs_probe_data(bg->z, false);
+    return NULL;
+}
+
+void zs_bg_probe_start(struct zs_bg *bg, struct zstor_ctx *z)
+{
+    bg->z = z;
+    bg->started = pthread_create(&bg->t, NULL, bg_main, bg) == 0;
+}
+
+void zs_bg_probe_wait(struct zs_bg *bg)
+{
+    if (bg->started)
+        pthread_join(bg->t, NULL);
+    bg->started = false;
 }
 
 /* ---- paths ---- */

@@ -132,7 +132,8 @@ static void read_batch(struct reader *rd, struct req **batch, size_t n)
             continue;
         }
         for (unsigned p = 0; p < parts[i]; p++)
-            ops[nops++] = (struct qs_backend_op){.kind = QS_BACKEND_GET, .key = keys[p]};
+            ops[nops++] =
+                (struct qs_backend_op){.result = QS_EIO, .kind = QS_BACKEND_GET, .key = keys[p]};
     }
     int rc = 0;
     char msg[300] = "";
@@ -154,9 +155,7 @@ static void read_batch(struct reader *rd, struct req **batch, size_t n)
         int res = 0;
         size_t total = 0;
         for (unsigned p = 0; p < parts[i]; p++) {
-            int r = rc < 0 && zs_transport_error(rc) && ops[o + p].result == 0 && !ops[o + p].data
-                        ? rc
-                        : ops[o + p].result;
+            int r = ops[o + p].result == 0 && !ops[o + p].data ? QS_EIO : ops[o + p].result;
             if (r != 0 && res == 0)
                 res = r;
             total += ops[o + p].data_len;

@@ -71,11 +71,12 @@ static void del_flush(struct zs_bk *k, struct qs_backend_op *ops, size_t *n, uin
 {
     if (*n == 0)
         return;
+    /* results start as QS_EIO: an op the batch never reached counts as failed */
     int rc = zs_bk_down(k) ? QS_EIO : qs_backend_batch(k->be, ops, *n);
     if (rc < 0 && zs_transport_error(rc))
         zs_bk_mark_down(k, rc, qs_err_msg());
     for (size_t i = 0; i < *n; i++) {
-        if (rc == 0 || ops[i].result == 0 || ops[i].result == QS_ENOTFOUND)
+        if (ops[i].result == 0 || ops[i].result == QS_ENOTFOUND)
             (*deleted)++;
         else
             (*failed)++;
@@ -102,7 +103,8 @@ static void del_backend(void *ud, size_t bi)
                 continue;
             }
             for (unsigned p = 0; p < nk; p++)
-                ops[n++] = (struct qs_backend_op){.kind = QS_BACKEND_DEL, .key = keys[p]};
+                ops[n++] = (struct qs_backend_op){
+                    .result = QS_EIO, .kind = QS_BACKEND_DEL, .key = keys[p]};
             if (n >= DEL_BATCH)
                 del_flush(k, ops, &n, &deleted, &failed);
         }

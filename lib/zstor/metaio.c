@@ -141,7 +141,7 @@ int zs_meta_writable(struct zstor_ctx *z, const char *what)
     for (size_t i = 0; i < z->nmeta; i++)
         if (z->meta[i].probe_rc != 0)
             return qs_err_set(QS_ETOOFEW,
-                              "%s refused: meta backend unreachable: %s (metadata writes need "
+                              "%s refused: meta backend not usable: %s (metadata writes need "
                               "every meta backend)",
                               what, z->meta[i].h.error);
     return 0;

@@ -61,6 +61,15 @@ void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why);
  * (force: always). Results in each bk. */
 void zs_probe(struct zs_bk **bks, size_t n, bool force);
 void zs_probe_data(struct zstor_ctx *z, bool force);
+/* zs_probe_data(z, false) on a thread of its own, so that it overlaps the metadata I/O
+ * (the two touch different backends); wait before using the data backends. */
+struct zs_bg {
+    pthread_t t;
+    bool started;
+    struct zstor_ctx *z;
+};
+void zs_bg_probe_start(struct zs_bg *bg, struct zstor_ctx *z);
+void zs_bg_probe_wait(struct zs_bg *bg);
 /* Index into z->data of the backend at address/ns (adding a record-only backend, opened
  * without a password, when the config has none); -1 with the error set on failure. */
 int zs_data_lookup(struct zstor_ctx *z, const char *address, const char *ns);
@@ -193,6 +202,8 @@ int zs_upload_finish(struct zs_upload *u);
 struct zstor_meta_record *zs_upload_record(struct zs_upload *u);
 /* Deletes what was written (after a failure); the number of values left behind. */
 uint64_t zs_upload_undo(struct zs_upload *u);
+/* Shard bytes written so far. */
+uint64_t zs_upload_bytes(const struct zs_upload *u);
 void zs_upload_free(struct zs_upload *u);
 
 /* ---- helpers for output files ---- */

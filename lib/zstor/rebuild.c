@@ -418,8 +418,11 @@ int zstor_rebuild(struct zstor_ctx *z, const char *path, const char *key,
     }
     if (rc == 0)
         rc = zstor_config_check_redundancy(cfg);
+    struct zs_bg bg;
+    zs_bg_probe_start(&bg, z);
     if (rc == 0)
         rc = zs_meta_writable(z, "rebuild");
+    zs_bg_probe_wait(&bg);
     if (rc < 0)
         return fail(rc, what);
 

@@ -272,7 +272,10 @@ int zstor_retrieve(struct zstor_ctx *z, const char *path, const struct zstor_ret
     if (rc < 0)
         return fail(rc, path);
     struct zstor_meta_record r;
+    struct zs_bg bg;
+    zs_bg_probe_start(&bg, z); /* the data backends' health, while the metadata comes */
     rc = zs_meta_load(z, key, &r, NULL, NULL);
+    zs_bg_probe_wait(&bg);
     if (rc == QS_ENOTFOUND && !o->out && o->out_fd < 0) {
         /* maybe a stored directory */
         char msg[600];

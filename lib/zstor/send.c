@@ -146,8 +146,8 @@ static void process(struct writer *w, struct item **batch, size_t n)
             continue;
         for (size_t off = 0; off < it->len || (off == 0 && it->len == 0); off += maxv) {
             size_t part = it->len - off < maxv ? it->len - off : maxv;
-            ops[o++] =
-                (struct qs_backend_op){.kind = QS_BACKEND_PUT, .val = it->data + off, .len = part};
+            ops[o++] = (struct qs_backend_op){
+                .result = QS_EIO, .kind = QS_BACKEND_PUT, .val = it->data + off, .len = part};
             if (it->len == 0)
                 break;
         }
@@ -158,8 +158,6 @@ static void process(struct writer *w, struct item **batch, size_t n)
         if (zs_bk_down(k)) {
             rc = QS_EIO;
             snprintf(msg, sizeof(msg), "%s", k->down_why);
-            for (size_t i = 0; i < nops; i++)
-                ops[i].result = QS_EIO;
         } else {
             rc = qs_backend_batch(k->be, ops, nops);
             if (rc < 0) {
@@ -182,7 +180,7 @@ static void process(struct writer *w, struct item **batch, size_t n)
         size_t parts = it->len <= maxv ? 1 : (it->len + maxv - 1) / maxv;
         bool all = true;
         for (size_t p = 0; p < parts; p++)
-            all &= ops[o + p].result == 0;
+            all &= ops[o + p].result == 0 && ops[o + p].key.len > 0;
         struct qs_backend_key keys[ZS_MAX_PARTS];
         if (ok && all && parts <= ZS_MAX_PARTS) {
             for (size_t p = 0; p < parts; p++)
@@ -202,7 +200,7 @@ static void process(struct writer *w, struct item **batch, size_t n)
         } else {
             /* written parts that the record will not reference */
             for (size_t p = 0; p < parts; p++)
-                if (ops[o + p].result == 0)
+                if (ops[o + p].result == 0 && ops[o + p].key.len > 0)
                     add_stray(w, &ops[o + p].key);
             ok = false;
         }
@@ -395,7 +393,7 @@ static void undo_flush(struct zs_bk *k, struct qs_backend_op *ops, size_t *n, ui
     int rc = qs_backend_batch(k->be, ops, *n);
     for (size_t i = 0; rc < 0 && i < *n; i++)
         if (ops[i].result != 0 && ops[i].result != QS_ENOTFOUND)
-            (*failed)++;
+            (*failed)++; /* results start as QS_EIO: ops never reached count */
     *n = 0;
 }
 
@@ -414,7 +412,8 @@ static void undo_writer(void *ud, size_t wi)
         return;
     }
     for (size_t i = 0; i < w->nstray; i++) {
-        ops[n++] = (struct qs_backend_op){.kind = QS_BACKEND_DEL, .key = w->stray[i]};
+        ops[n++] =
+            (struct qs_backend_op){.result = QS_EIO, .kind = QS_BACKEND_DEL, .key = w->stray[i]};
         if (n >= 256)
             undo_flush(k, ops, &n, &failed);
     }
@@ -431,7 +430,8 @@ static void undo_writer(void *ud, size_t wi)
                 continue;
             }
             for (unsigned p = 0; p < nk; p++)
-                ops[n++] = (struct qs_backend_op){.kind = QS_BACKEND_DEL, .key = keys[p]};
+                ops[n++] = (struct qs_backend_op){
+                    .result = QS_EIO, .kind = QS_BACKEND_DEL, .key = keys[p]};
             if (n >= 256)
                 undo_flush(k, ops, &n, &failed);
         }

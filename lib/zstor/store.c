@@ -255,6 +255,8 @@ undo:
         if (left)
             qs_err_set(rc, "%s (and %llu shard values already written could not be deleted)", msg,
                        (unsigned long long)left);
+        else if (zs_upload_bytes(u))
+            qs_err_set(rc, "%s (the shards already written were deleted again)", msg);
         else
             qs_err_set(rc, "%s", msg);
     }
@@ -395,8 +397,11 @@ int zstor_store(struct zstor_ctx *z, const char *path, const struct zstor_store_
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
         return qs_err_set(QS_EINVAL, "store %s: not a regular file or directory", path);
     int rc = zstor_config_check_redundancy(z->cfg);
+    struct zs_bg bg;
+    zs_bg_probe_start(&bg, z); /* placement needs it; overlap it with the meta probe */
     if (rc == 0)
         rc = zs_meta_writable(z, "store");
+    zs_bg_probe_wait(&bg);
     if (rc < 0)
         return fail(rc, path);
     if (S_ISREG(st.st_mode)) {

@@ -162,6 +162,11 @@ uint64_t zs_upload_undo(struct zs_upload *u)
     return u->send ? zs_send_undo(u->send) : 0;
 }
 
+uint64_t zs_upload_bytes(const struct zs_upload *u)
+{
+    return u->send ? zs_send_bytes(u->send) : 0;
+}
+
 void zs_upload_free(struct zs_upload *u)
 {
     if (!u)

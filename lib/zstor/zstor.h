@@ -26,10 +26,11 @@
 typedef void (*zstor_progress_fn)(void *ud, const char *what, uint64_t done, uint64_t total);
 
 struct zstor_ctx_opts {
-    int workers;     /* codec worker threads: -1 = one per CPU, 0 = none */
-    bool dir_nosync; /* dir:// backends skip fsync (tests, tmpfs) */
-    bool dir_create; /* missing dir:// share directories are created (for the commands that
-                        write; reads never create one) */
+    int workers;                /* codec worker threads: -1 = one per CPU, 0 = none */
+    bool dir_nosync;            /* dir:// backends skip fsync (tests, tmpfs) */
+    bool dir_create;            /* commands that write may initialise dir:// share directories: an
+                                   empty one, or missing ones when none of the config exists yet
+                                   (a first run); reads never create one */
     zstor_progress_fn progress; /* optional */
     void *progress_ud;
 };

@@ -1,0 +1,125 @@
+"""zstor's other commands (list, delete, test, status -f, scrub) and dir:// share
+directories end to end, with no server at all."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zstortest  # noqa: E402
+from zstortest import ZstorTestCase, b2  # noqa: E402
+
+FAST = "retries = 1\nretry_backoff_ms = 20\nconnect_timeout_ms = 2000"
+MARKER = b"DIR-BACKEND-MARKER-41d2"
+
+
+class Commands(ZstorTestCase):
+    def test_list_and_delete(self):
+        c = self.new_cluster(extra=FAST)
+        names = ["l/a", "l/b/c", "other/d", "l/e"]
+        for n in names:
+            self.assertOk(c.zstor("store", "-f", c.write(n, n.encode() * 1000)))
+        r = c.zstor("list")
+        self.assertOk(r)
+        self.assertEqual(r.text().split(), sorted(c.path(n) for n in names))
+        r = c.zstor("list", c.path("l/b"))
+        self.assertEqual(r.text().split(), [c.path("l/b/c")])
+        r = c.zstor("list", "l/")  # a prefix of the stored name works too
+        self.assertEqual(r.text().split(), sorted(c.path(n) for n in names if n.startswith("l/")))
+        r = c.zstor("list", "--long", "other")
+        self.assertOk(r)
+        size, _, _, checksum, path = r.text().split()
+        self.assertEqual((int(size), checksum, path), (7000, b2(b"other/d" * 1000), c.path("other/d")))
+
+        before = sum(c.entries()[("data", b.index)] for b in c.data)
+        self.assertEqual(before, 4 * 6)
+        self.assertOk(c.zstor("delete", "-f", c.path("l/a")))
+        self.assertEqual(sum(c.entries()[("data", b.index)] for b in c.data), 3 * 6)
+        self.assertEqual(c.zstor("check", "-f", c.path("l/a")).out, b"")
+        self.assertNotIn(c.path("l/a"), c.zstor("list").text().split())
+        r = c.zstor("delete", "-f", c.path("l/a"))
+        self.assertFails(r, "delete", "l/a", "not stored")
+        # deleting with a data backend down: the metadata goes, a warning counts what stays
+        c.data[2].kill()
+        r = c.zstor("delete", "-f", c.path("l/e"))
+        self.assertOk(r)
+        self.assertIn("could not be deleted", r.err)
+        self.assertEqual(c.zstor("check", "-f", c.path("l/e")).out, b"")
+
+    def test_test_and_status_file(self):
+        c = self.new_cluster(extra=FAST)
+        r = c.zstor("test")
+        self.assertOk(r)
+        self.assertEqual(r.text().count("ok    "), 10)
+        self.assertIn("placement for 4+2 shards:", r.text())
+        p = c.write("s", b"status")
+        self.assertOk(c.zstor("store", "-f", p))
+        r = c.zstor("status", "-f", p)
+        self.assertOk(r)
+        self.assertIn("4 data + 2 parity", r.text())
+        self.assertEqual(r.text().count("reachable"), 6)
+        c.data[0].kill()
+        r = c.zstor("test")
+        self.assertEqual(r.rc, 1)
+        self.assertIn(c.data[0].address, r.err)
+        self.assertIn("placement", r.err)  # 5 backends left cannot hold 6 shards
+        doc = json.loads(c.zstor("status", "-f", p, "--json").text())
+        self.assertEqual(sum(1 for s in doc["shards"] if not s["reachable"]), 1)
+
+    def test_config_redundancy_error_names_the_key(self):
+        c = self.new_cluster(extra=FAST, groups=(2, 2, 2))
+        c.rg, c.rn = 1, 1  # 6 shards over 3 groups of 2 cannot survive a group and a node
+        c.write_config()
+        r = c.zstor("store", "-f", c.write("x", b"x"))
+        self.assertFails(r, "store", "redundant")
+        r = c.zstor("test")
+        self.assertEqual(r.rc, 1)
+
+
+class DirBackends(ZstorTestCase):
+    def test_end_to_end(self):
+        c = self.new_cluster(kind="dir", extra=FAST)
+        files = {
+            c.write("e", b""): b"",
+            c.write("one", b"1"): b"1",
+            c.write("big", os.urandom(2500000)): None,
+            c.write("t/x.txt", MARKER * 3000): MARKER * 3000,
+            c.write("t/s/y.txt", b"y" * 99999 + MARKER): b"y" * 99999 + MARKER,
+        }
+        with open(c.path("big"), "rb") as f:
+            files[c.path("big")] = f.read()
+        for rel in ("e", "one", "big", "t"):
+            self.assertOk(c.zstor("store", "-f", c.path(rel)))
+        # share directories: QSFS-SHARE marker, values under data/, metadata under named/
+        for b in c.data:
+            self.assertTrue(os.path.exists(os.path.join(b.dir, "QSFS-SHARE")))
+        self.assertEqual(sum(b.entries() for b in c.data), (1 + 1 + 3 + 1 + 1) * 6)  # big: 3 chunks
+        self.assertEqual([b.entries() for b in c.meta], [5] * 4)
+        for path in c.backend_files():
+            with open(path, "rb") as f:
+                self.assertNotIn(MARKER, f.read(), path)
+        r = c.zstor("status")
+        self.assertOk(r)
+        c.data[1].kill()
+        c.data[2].kill()
+        c.meta[0].kill()
+        c.meta[3].kill()
+        for p in files:
+            os.unlink(p)
+        for rel in ("e", "one", "big", "t"):
+            self.assertOk(c.zstor("retrieve", "-f", c.path(rel)))
+        for p, data in files.items():
+            with open(p, "rb") as f:
+                self.assertEqual(f.read(), data, p)
+        # reads never create a share directory where one went away
+        self.assertFalse(os.path.exists(c.data[1].dir))
+        r = c.zstor("status", "--json")
+        rows = json.loads(r.text())["backends"]
+        self.assertEqual(sum(1 for b in rows if not b["reachable"]), 4)
+        # a store is refused while a meta share directory is missing
+        r = c.zstor("store", "-f", c.write("n", b"n"))
+        self.assertFails(r, "store", "meta backend not usable", c.meta[0].dir)
+
+
+if __name__ == "__main__":
+    zstortest.main()

@@ -1,0 +1,194 @@
+"""zstor failures: a wrong key, a missing config key, a backend that answers garbage, a full
+namespace, a file outside root, a meta backend down. Each gives exit 1 and one clear line
+(what, which file or backend, why), and leaves nothing half-written on any backend."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zstortest  # noqa: E402
+from zstortest import FakeServer, FakeZdb, ZstorTestCase, key_hex, zstor_binary  # noqa: E402
+
+FAST = "retries = 1\nretry_backoff_ms = 20\nconnect_timeout_ms = 2000\nrequest_timeout_ms = 3000"
+
+
+class Errors(ZstorTestCase):
+    def setUp(self):
+        self.c = self.new_cluster(extra=FAST)
+        self.file = self.c.write("in/f.bin", os.urandom(400000))
+        self.assertOk(self.c.zstor("store", "-f", self.file))
+        self.before = self.c.entries()
+        self.new = self.c.write("in/new.bin", os.urandom(300000))
+
+    def unchanged(self):
+        now = self.c.entries()  # the backends still alive
+        self.assertEqual(now, {k: v for k, v in self.before.items() if k in now})
+
+    def test_wrong_data_key(self):
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "wrong.toml"), data_key=key_hex())
+        r = self.c.zstor("retrieve", "-f", self.file, "-o", os.path.join(self.c.tmp, "x"), config=cfg)
+        self.assertFails(r, "retrieve", "f.bin", "data key")
+        self.assertFalse(os.path.exists(os.path.join(self.c.tmp, "x")))
+        self.unchanged()
+
+    def test_wrong_meta_key(self):
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "wrong.toml"), meta_key=key_hex())
+        r = self.c.zstor("retrieve", "-f", self.file, config=cfg)
+        self.assertFails(r, "retrieve", "f.bin", "meta key")
+        # storing over it would lose the file: refused before anything is written
+        r = self.c.zstor("store", "-f", self.file, config=cfg)
+        self.assertFails(r, "store", "f.bin", "meta key")
+        self.unchanged()
+
+    def test_missing_config_key(self):
+        cfg = os.path.join(self.c.tmp, "missing.toml")
+        text = self.c.config_text().replace("minimal_shards = 4\n", "")
+        with open(cfg, "w") as f:
+            f.write(text)
+        r = self.c.zstor("store", "-f", self.new, config=cfg)
+        self.assertFails(r, "missing.toml", "minimal_shards")
+        text = self.c.config_text()
+        i = text.index("[encryption]")
+        j = text.index("[compression]")
+        with open(cfg, "w") as f:
+            f.write(text[:i] + "[encryption]\nalgorithm = \"AES\"\n" + text[j:])
+        r = self.c.zstor("store", "-f", self.new, config=cfg)
+        self.assertFails(r, "missing.toml", "key")
+        r = self.c.zstor("status", config=os.path.join(self.c.tmp, "nonexistent.toml"))
+        self.assertFails(r, "nonexistent.toml")
+        self.unchanged()
+
+    def test_garbage_answering_data_backend(self):
+        fake = FakeServer()
+        self.addCleanup(fake.close)
+        data = list(self.c.data)
+        bad = data[5]
+        data[5] = type("B", (), {"address": fake.address, "ns": "d5", "kind": "zdb",
+                                 "group": bad.group})()
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "fake.toml"), data=data)
+        r = self.c.zstor("store", "-f", self.new, config=cfg)
+        line = self.assertFails(r, "store", "new.bin", fake.address)
+        self.assertIn("only 5 of 6", line)
+        self.unchanged()
+
+    def test_garbage_answering_meta_backend(self):
+        fake = FakeServer(reply=b"-ERR what\r\n+OK\r\n:12\r\n*9\r\n")
+        self.addCleanup(fake.close)
+        meta = list(self.c.meta)
+        meta[2] = type("B", (), {"address": fake.address, "ns": "m2", "kind": "zdb"})()
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "fake.toml"), meta=meta)
+        r = self.c.zstor("store", "-f", self.new, config=cfg)
+        self.assertFails(r, "store", "new.bin", "meta backend", fake.address)
+        self.unchanged()
+        # reads work with the three others, the garbage is skipped
+        r = self.c.zstor("retrieve", "-f", self.file, "-o", "-", config=cfg)
+        self.assertOk(r)
+        with open(self.file, "rb") as f:
+            self.assertEqual(r.out, f.read())
+
+    def test_full_namespace_before_placement(self):
+        b = self.c.data[3]
+        b.cmd("NSSET", b.ns, "maxsize", str(10000))
+        r = self.c.zstor("store", "-f", self.new)
+        line = self.assertFails(r, "store", "new.bin", b.ns)
+        self.assertIn("full", line)
+        self.unchanged()
+
+    def test_full_namespace_during_the_store(self):
+        # a backend that accepts the first shards, then is full: the shards already
+        # written everywhere are deleted again
+        fake = FakeZdb(full_after=2)
+        self.addCleanup(fake.close)
+        data = list(self.c.data)
+        data[0] = type("B", (), {"address": fake.address, "ns": "d0", "kind": "zdb",
+                                 "group": data[0].group})()
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "fake.toml"), data=data)
+        big = self.c.write("in/big.bin", os.urandom(5 * 1024 * 1024))
+        r = self.c.zstor("store", "-f", big, config=cfg)
+        self.assertFails(r, "store", "big.bin", fake.address, "No space left")
+        self.assertEqual(fake.sets, 2)
+        self.assertEqual(fake.entries(), 0)
+        self.unchanged()
+        # and the same backend works while it has room
+        fake.full_after = None
+        self.assertOk(self.c.zstor("store", "-f", big, config=cfg))
+        self.assertEqual(fake.entries(), 5)
+
+    def test_file_outside_root(self):
+        out = os.path.join(self.c.tmp, "outside.bin")
+        with open(out, "wb") as f:
+            f.write(b"outside")
+        r = self.c.zstor("store", "-f", out)
+        self.assertFails(r, "store", "outside.bin", "outside root", self.c.root)
+        r = self.c.zstor("check", "-f", out)
+        self.assertFails(r, "check", "outside root")
+        self.unchanged()
+
+    def test_meta_backend_down(self):
+        self.c.meta[1].kill()
+        r = self.c.zstor("store", "-f", self.new)
+        self.assertFails(r, "store", "new.bin", "meta backend not usable", self.c.meta[1].address)
+        self.unchanged()
+
+    def test_missing_file_and_not_stored(self):
+        r = self.c.zstor("store", "-f", self.c.path("in/none"))
+        self.assertFails(r, "store", "in/none", "No such file")
+        r = self.c.zstor("retrieve", "-f", self.c.path("in/none"))
+        self.assertFails(r, "retrieve", "in/none", "not stored")
+        r = self.c.zstor("check", "-f", self.new)
+        self.assertOk(r)
+        self.assertEqual(r.out, b"")
+        self.unchanged()
+
+    def test_save_failure_and_error_on_failure(self):
+        c = self.c
+        for name, size in (("a", 100), ("b", 600000), ("c", 100)):
+            c.write("dir/%s" % name, os.urandom(size))
+        for b in c.data:  # "b" needs more than is left; "a" and "c" fit
+            info = b.cmd("NSINFO", b.ns).decode()
+            used = int([l for l in info.split("\n") if l.startswith("data_size_bytes")][0].split(": ")[1])
+            b.cmd("NSSET", b.ns, "maxsize", str(used + 50000))
+        r = c.zstor("store", "-e", "-s", "-f", c.path("dir"))
+        self.assertEqual(r.rc, 1, repr(r))
+        lines = [l for l in r.err.splitlines() if l.startswith("zstor: ")]
+        self.assertIn("dir/b", lines[0])
+        self.assertIn("stopped at the first failure", lines[-1])
+        self.assertEqual(c.zstor("check", "-f", c.path("dir/c")).out, b"")  # not reached
+        self.assertNotEqual(c.zstor("check", "-f", c.path("dir/a")).out, b"")
+        # --save-failure left a record under /prefix/failures/ on every meta backend
+        for m in c.meta:
+            keys = m.cmd("SCAN")[1]
+            self.assertTrue(any(k[0].startswith(b"/zstortest/failures/") for k in keys), keys)
+        # without -e the directory goes on past the failure
+        r = c.zstor("store", "-f", c.path("dir"))
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("1 of 3 files failed", r.err)
+        self.assertNotEqual(c.zstor("check", "-f", c.path("dir/c")).out, b"")
+
+
+class Usage(ZstorTestCase):
+    def run_bare(self, *args):
+        import subprocess
+        p = subprocess.run([zstor_binary()] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        return p.returncode, p.stderr.decode()
+
+    def test_usage_errors_exit_2(self):
+        for args in ((), ("frobnicate",), ("store",), ("retrieve", "-x"), ("rebuild",),
+                     ("rebuild", "-f", "a", "-k", "b"), ("check", "-f", "a", "extra"),
+                     ("list", "a", "b")):
+            rc, err = self.run_bare(*args)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn("usage: zstor", err)
+
+    def test_daemon_commands_say_so(self):
+        rc, err = self.run_bare("monitor")
+        self.assertEqual(rc, 1)
+        self.assertIn("not in this build", err)
+        rc, err = self.run_bare("store", "-n", "-f", "/x")
+        self.assertEqual(rc, 1)
+        self.assertIn("needs the daemon", err)
+
+
+if __name__ == "__main__":
+    zstortest.main()
