@@ -424,7 +424,7 @@ static int zdb_list(struct qs_backend *b, const char *prefix, qs_backend_name_fn
                 break;
             }
             const struct qs_zdb_reply *k = e->element[0];
-            if (k->len >= plen && memcmp(k->str, prefix, plen) == 0)
+            if (k->len >= plen && (plen == 0 || memcmp(k->str, prefix, plen) == 0))
                 rc = fn(ud, k->str, k->len);
         }
         clen = r->element[0]->len;

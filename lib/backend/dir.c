@@ -567,7 +567,7 @@ int qs_dir_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_
             else
                 name[n++] = ch;
         }
-        if (!ok || n == 0 || n < plen || memcmp(name, prefix, plen) != 0)
+        if (!ok || n == 0 || n < plen || (plen && memcmp(name, prefix, plen) != 0))
             continue;
         name[n] = '\0';
         rc = fn(ud, name, n);
