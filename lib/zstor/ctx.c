@@ -186,7 +186,13 @@ static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *addre
     o.backoff_ms = cfg->retry_backoff_ms;
     o.dir_nosync = z->o.dir_nosync;
     o.dir_nocreate = !(z->o.dir_create && k->is_dir && may_create(z, address + 6));
-    return qs_backend_open(&k->be, &o);
+    int rc = qs_backend_open(&k->be, &o);
+    if (rc == 0 && !k->is_dir) {
+        o.attempts = 2;
+        o.backoff_ms = 50;
+        rc = qs_backend_open(&k->probe_be, &o);
+    }
+    return rc;
 }
 
 static void bk_free(struct zs_bk *k)
@@ -194,6 +200,7 @@ static void bk_free(struct zs_bk *k)
     if (!k)
         return;
     qs_backend_free(k->be);
+    qs_backend_free(k->probe_be);
     free(k->address);
     free(k->ns);
 }
@@ -323,7 +330,7 @@ static void probe_one(void *ud, size_t i)
     struct zs_bk *k = j->bks[i];
     if (!j->force && k->probed && zs_now_ms() - k->probe_ms < ZS_PROBE_TTL_MS)
         return;
-    k->probe_rc = qs_backend_probe(k->be, &k->h);
+    k->probe_rc = qs_backend_probe(k->probe_be ? k->probe_be : k->be, &k->h);
     k->probe_ms = zs_now_ms();
     k->probed = true;
     k->written = 0;

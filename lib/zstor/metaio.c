@@ -49,6 +49,11 @@ static void get_all(struct zstor_ctx *z, const char *name, struct get_job *j, un
 {
     j->z = z;
     j->name = name;
+    /* a quick probe first: a dead meta backend is skipped instead of retried */
+    struct zs_bk *bks[ZSTOR_META_PIECES_MAX];
+    for (size_t i = 0; i < z->nmeta; i++)
+        bks[i] = &z->meta[i];
+    zs_probe(bks, z->nmeta, false);
     zs_par(z->nmeta, get_one, j);
     *answered = 0;
     first_err[0] = '\0';

@@ -77,8 +77,8 @@ class StoreRetrieve(ZstorTestCase):
                 self.assertEqual(r.text().strip(), b2(files[c.path("big.bin")]))
 
     def test_defaults_wait_for_retries(self):
-        """Default timeouts and retries: a dead backend costs its retries once, not per
-        chunk or per file."""
+        """Default timeouts and retries: a quick probe notices a dead backend, requests
+        never wait for its retries."""
         c = self.new_cluster()
         files = self.store_mix(c)
         c.data[4].kill()

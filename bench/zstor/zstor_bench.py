@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""End-to-end zstor benchmark: store and retrieve of one large file over local zdb
+servers (or dir:// share directories) on tmpfs, healthy and with the most backends down
+that the parity allows; throughput and peak RSS (docs/zstor.md has results).
+
+    bench/zstor/zstor_bench.py --build build --size 1G --layout 4+2 --data text
+    bench/zstor/zstor_bench.py --build build --size 1G --layout 10+4 --data random
+
+The input is generated on tmpfs before the clock starts (text-like: words of a 2000-word
+vocabulary, as the codec benchmark; random: os.urandom). Every command runs under
+/usr/bin/time -v for its peak RSS. Nothing here is a test: numbers are printed.
+"""
+
+import argparse
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+import zdbtest  # noqa: E402
+import zstortest  # noqa: E402
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([KMG]?)", s.upper())
+    if not m:
+        raise SystemExit("bad size %r" % s)
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+
+
+def make_input(path, size, kind):
+    rnd = random.Random(1)
+    with open(path, "wb") as f:
+        if kind == "random":
+            left = size
+            while left:
+                n = min(left, 1 << 24)
+                f.write(os.urandom(n))
+                left -= n
+            return
+        vocab = ["".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rnd.randint(2, 10)))
+                 for _ in range(2000)]
+        weights = [1.0 / (i + 1) for i in range(2000)]
+        pool = " ".join(rnd.choices(vocab, weights, k=400000)).encode()  # about 2.7 MB
+        left = size
+        while left:
+            n = min(left, len(pool))
+            off = rnd.randrange(0, len(pool) - n + 1)
+            f.write(pool[off:off + n])
+            left -= n
+
+
+def timed(cluster, *args):
+    argv = ["/usr/bin/time", "-v", zstortest.zstor_binary(), "-c", cluster.config] + list(args)
+    t = time.monotonic()
+    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600)
+    dt = time.monotonic() - t
+    err = p.stderr.decode("utf-8", "replace")
+    if p.returncode != 0:
+        raise SystemExit("zstor %s failed:\n%s" % (" ".join(args), err[-3000:]))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", err))
+    return dt, rss / 1024.0, cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--layout", default="4+2")
+    ap.add_argument("--data", choices=("text", "random"), default="text")
+    ap.add_argument("--kind", choices=("zdb", "dir"), default="zdb")
+    ap.add_argument("--tmp", default="/dev/shm")
+    ap.add_argument("--runs", type=int, default=1)
+    opts = ap.parse_args()
+    zdbtest.BUILD_DIR = os.path.abspath(opts.build)
+    k, m = (int(x) for x in opts.layout.split("+"))
+    size = parse_size(opts.size)
+    # one group per backend, no group constraint: the layout alone decides
+    c = zstortest.Cluster(meta=4, groups=(1,) * (k + m), k=k, n=k + m, rg=0, rn=0,
+                          kind=opts.kind, tmp=opts.tmp)
+    try:
+        src = c.path("input.bin")
+        make_input(src, size, opts.data)
+        out = c.path("output.bin")
+        mb = size / 1e6
+        print("zstor %s %s, %s, %s backends on %s" % (opts.layout, opts.size, opts.data, opts.kind, opts.tmp))
+        for run in range(opts.runs):
+            if run:
+                subprocess.run([zstortest.zstor_binary(), "-c", c.config, "delete", "-f", src],
+                               check=True, stdout=subprocess.DEVNULL)
+            st = timed(c, "store", "-f", src)
+            rt = timed(c, "retrieve", "-f", src, "-o", out)
+            os.unlink(out)
+            print("run %d: store %.0f MB/s (%.2fs, %.1f MiB RSS, %.2f cpu-s), retrieve %.0f MB/s "
+                  "(%.2fs, %.1f MiB RSS)" % (run, mb / st[0], st[0], st[1], st[2], mb / rt[0], rt[0], rt[1]))
+        for b in c.data[:m]:
+            b.kill()
+        for run in range(opts.runs):
+            dt = timed(c, "retrieve", "-f", src, "-o", out)
+            os.unlink(out)
+            print("run %d: retrieve with %d data backends down %.0f MB/s (%.2fs, %.1f MiB RSS)"
+                  % (run, m, mb / dt[0], dt[0], dt[1]))
+    finally:
+        c.cleanup()
+
+
+if __name__ == "__main__":
+    main()
