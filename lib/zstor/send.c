@@ -13,13 +13,14 @@
 #define QMAX_BYTES  (8u << 20) /* queued bytes per backend (one shard always fits) */
 #define BATCH_ITEMS 16         /* shards per pipelined batch */
 #define BATCH_BYTES (16u << 20)
+#define SPARE_MAX   32 /* written items kept for reuse: fresh buffers cost page faults */
 
 struct item {
     struct item *next;
     unsigned pos;
     bool keep;
     uint8_t *data; /* put: owned copy */
-    size_t len;
+    size_t len, cap;
     struct qs_backend_key *keys; /* keep: owned */
     unsigned nkeys;
     uint32_t crc;
@@ -51,6 +52,8 @@ struct zs_send {
     int err; /* first error, sticky */
     char errmsg[600];
     uint64_t bytes;
+    struct item *spare; /* guarded by mu */
+    size_t nspare;
     /* per position: one bit per chunk, set when this sender stored it (undo) */
     uint8_t *fresh[QS_CODEC_MAX_SHARDS];
     size_t freshcap[QS_CODEC_MAX_SHARDS];
@@ -73,6 +76,50 @@ static void item_free(struct item *it)
     free(it->data);
     free(it->keys);
     free(it);
+}
+
+/* Keeps a written item for reuse (mu held). */
+static void recycle_locked(struct zs_send *s, struct item *it)
+{
+    if (it->keep || s->nspare >= SPARE_MAX) {
+        item_free(it);
+        return;
+    }
+    it->next = s->spare;
+    s->spare = it;
+    s->nspare++;
+}
+
+/* An item with room for len bytes: a spare one when it is large enough. */
+static struct item *item_get(struct zs_send *s, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    struct item *it = s->spare;
+    if (it) {
+        s->spare = it->next;
+        s->nspare--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (it && it->cap < len) {
+        item_free(it);
+        it = NULL;
+    }
+    if (!it) {
+        it = calloc(1, sizeof(*it));
+        if (it && !(it->data = malloc(len ? len : 1))) {
+            free(it);
+            it = NULL;
+        }
+        if (it)
+            it->cap = len ? len : 1;
+        return it;
+    }
+    uint8_t *data = it->data;
+    size_t cap = it->cap;
+    memset(it, 0, sizeof(*it));
+    it->data = data;
+    it->cap = cap;
+    return it;
 }
 
 static int mark_fresh(struct zs_send *s, unsigned pos, uint64_t c)
@@ -240,9 +287,9 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         if (!failed)
             process(w, batch, n);
-        for (size_t i = 0; i < n; i++)
-            item_free(batch[i]);
         pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < n; i++)
+            recycle_locked(s, batch[i]);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -325,11 +372,9 @@ static int enqueue(struct zs_send *s, struct item *it)
 
 int zs_send_put(struct zs_send *s, unsigned pos, const uint8_t *data, size_t len, uint32_t crc)
 {
-    struct item *it = calloc(1, sizeof(*it));
-    if (!it || !(it->data = malloc(len ? len : 1))) {
-        free(it);
+    struct item *it = item_get(s, len);
+    if (!it)
         return qs_err_set(QS_ENOMEM, "out of memory");
-    }
     memcpy(it->data, data, len);
     it->len = len;
     it->pos = pos;
@@ -476,6 +521,10 @@ void zs_send_free(struct zs_send *s)
             pthread_cond_destroy(&w->work);
             pthread_cond_destroy(&w->space);
         }
+    }
+    for (struct item *it = s->spare, *nx; it; it = nx) {
+        nx = it->next;
+        item_free(it);
     }
     for (unsigned p = 0; p < s->npos; p++)
         free(s->fresh[p]);
