@@ -335,9 +335,12 @@ static bool slot_ready(const struct fetch *f, const struct slot *s, unsigned lef
     return f->all || s->ok >= f->k || left == 0;
 }
 
+/* Positions in order of preference: backends known to be unreachable last, then by
+ * health score in coarse steps (only a real difference in latency or errors counts), and
+ * data shards (no decoding) before parity among equals. */
 static void order_positions(struct fetch *f)
 {
-    double score[QS_CODEC_MAX_SHARDS];
+    int rank[QS_CODEC_MAX_SHARDS];
     f->npref = 0;
     for (unsigned p = 0; p < f->n; p++) {
         if (f->src[p] < 0)
@@ -347,15 +350,14 @@ static void order_positions(struct fetch *f)
                                        .free_bytes = QS_PLACE_UNLIMITED,
                                        .latency_us = k->probed ? k->h.latency_us : 0,
                                        .error_rate = k->probed ? k->h.error_rate : 0};
-        score[p] = qs_place_score(&c);
+        rank[p] = (int)(qs_place_score(&c) * 10);
         if (zs_bk_down(k) || (k->probed && k->probe_rc != 0))
-            score[p] -= 10; /* known unreachable: last resort */
+            rank[p] -= 100; /* known unreachable: last resort */
         f->pref[f->npref++] = p;
     }
-    /* insertion sort, stable: the best first, data shards first among equals */
-    for (unsigned i = 1; i < f->npref; i++) {
+    for (unsigned i = 1; i < f->npref; i++) { /* insertion sort, stable */
         unsigned p = f->pref[i], j = i;
-        while (j > 0 && score[f->pref[j - 1]] < score[p] - 1e-9) {
+        while (j > 0 && rank[f->pref[j - 1]] < rank[p]) {
             f->pref[j] = f->pref[j - 1];
             j--;
         }

@@ -65,6 +65,7 @@ class Repair(ZstorTestCase):
         self.assertOk(r)
         with open(p, "rb") as f:
             self.assertEqual(f.read(), data)
+        # data shards are read first (equally healthy backends), so both are met and named
         self.assertRegex(r.err, r"shard 0 \(zdb [^)]*\) is (corrupt|unavailable)")
         self.assertRegex(r.err, r"shard 1 \(zdb [^)]*\) is corrupt")
         # scrub names both, rebuild regenerates them in place, scrub is clean again
