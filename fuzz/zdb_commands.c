@@ -17,8 +17,10 @@
  *
  * Checked after every request: the output of every client is a sequence of complete,
  * well-formed RESP2 replies; the client that ran it got exactly one reply (none when WAIT
- * parked it), a woken client exactly one; no crash, no leak. After the input, the store is
- * closed and opened again: it must open, with as many live keys in `default` as before.
+ * parked it), a woken client exactly one; no crash, no leak. COMPACT must not change what
+ * the namespace holds (every key and value, read through the engine, before and after).
+ * After the input, the store is closed and opened again: it must open, and every namespace
+ * must hold the same keys and values as before.
  */
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ftw.h>
@@ -47,7 +49,8 @@
 
 static char g_root[512], g_idx[600], g_dat[600];
 static bool g_guard;
-static int g_trace = -1; /* FUZZ_TRACE=1: print every request and reply to stderr */
+static int g_trace = -1;   /* FUZZ_TRACE=1: print every request and reply to stderr */
+static int g_compact = -1; /* index of COMPACT in the command table */
 
 static void trace(const char *what, const uint8_t *p, size_t n)
 {
@@ -176,6 +179,77 @@ static int drain(struct zdb_client *c)
     return count;
 }
 
+/* ---- namespace contents ------------------------------------------------------------ */
+
+/* What a namespace holds, order-independent: live keys, and a hash of every (key, value,
+ * read result) that does not depend on the order of the keys. */
+struct snap {
+    uint64_t count, hash;
+};
+
+static uint64_t mix(const uint8_t *p, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void snap_add(struct zdb_ns *ns, const uint8_t *key, size_t klen, struct snap *s)
+{
+    struct zdb_loc loc;
+    if (zdb_ns_lookup(ns, key, klen, &loc) != 0)
+        return;
+    static uint8_t val[ZDB_MAX_PAYLOAD];
+    bool ok = false;
+    int rc = zdb_ns_read(ns, &loc, val, &ok);
+    uint64_t h = mix(key, klen, 0xcbf29ce484222325ull);
+    uint8_t tag[2] = {(uint8_t)(rc == 0), (uint8_t)ok};
+    h = mix(tag, sizeof(tag), h);
+    if (rc == 0)
+        h = mix(val, loc.length, h);
+    s->count++;
+    s->hash ^= h;
+}
+
+struct snap_ctx {
+    struct zdb_ns *ns;
+    uint8_t (*keys)[ZDB_MAX_KEY + 1];
+    size_t n, cap;
+};
+
+static int collect_key(const struct zdb_keyrec *r, void *ud)
+{
+    struct snap_ctx *sc = ud;
+    if (sc->n == sc->cap)
+        return 1;
+    sc->keys[sc->n][0] = r->keylen;
+    memcpy(sc->keys[sc->n] + 1, r->key, r->keylen);
+    sc->n++;
+    return 0;
+}
+
+#define SNAP_MAX 4096
+
+static struct snap snapshot(struct zdb_ns *ns)
+{
+    struct snap s = {0, 0};
+    if (ns->mode == ZDB_MODE_SEQ) {
+        for (uint64_t id = 0; id < ns->next_id && id < SNAP_MAX; id++) {
+            uint8_t k[8];
+            for (int i = 0; i < 8; i++)
+                k[i] = (uint8_t)(id >> (8 * i));
+            snap_add(ns, k, sizeof(k), &s);
+        }
+        return s;
+    }
+    static uint8_t keys[SNAP_MAX][ZDB_MAX_KEY + 1];
+    struct snap_ctx sc = {ns, keys, 0, SNAP_MAX};
+    zdb_keyindex_each(ns->keys, collect_key, &sc);
+    for (size_t i = 0; i < sc.n; i++)
+        snap_add(ns, keys[i] + 1, keys[i][0], &s);
+    return s;
+}
+
 /* ---- the run ------------------------------------------------------------------------- */
 
 static struct zdb_client *other_client(struct zdb_server *srv, struct zdb_client *c)
@@ -194,6 +268,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setup_root();
     if (g_trace < 0)
         g_trace = getenv("FUZZ_TRACE") != NULL;
+    if (g_compact < 0)
+        g_compact = zdb_cmd_find((const uint8_t *)"COMPACT", 7);
     uint8_t conf = data[0];
     struct zdb_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -248,6 +324,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (g_trace)
             trace(c == a ? "a->" : "b->", p, consumed);
         if (rc == RESP_DONE) {
+            /* COMPACT changes where values are, never what they are. */
+            struct zdb_ns *cns = c->ns;
+            bool compact = cns && !c->ns_gone &&
+                           zdb_cmd_find(srv.req.argv[0].ptr, srv.req.argv[0].len) == g_compact;
+            struct snap before = {0, 0};
+            if (compact)
+                before = snapshot(cns);
             if (batch)
                 zdb_store_batch_begin(srv.store);
             zdb_dispatch(&srv, c, &srv.req);
@@ -255,6 +338,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(zdb_store_batch_end(srv.store) == 0);
             if (c->waiting)
                 expect = 0;
+            if (compact) {
+                struct snap after = snapshot(cns);
+                if (g_trace)
+                    fprintf(stderr, "  COMPACT: %llu keys, hash %016llx\n",
+                            (unsigned long long)after.count, (unsigned long long)after.hash);
+                CHECK(after.count == before.count && after.hash == before.hash);
+            }
         } else {
             const char *msg = resp_error_reply(rc);
             CHECK(msg != NULL);
@@ -293,10 +383,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* A clean stop, then the store must open again with the same keys. */
+    /* A clean stop, then the store must open again with the same contents. */
     struct zdb_ns *def = zdb_store_find(srv.store, "default", 7);
     CHECK(def != NULL);
     uint64_t entries = def->entries;
+    size_t nns = srv.store->nns < 16 ? srv.store->nns : 16;
+    char names[16][ZDB_NS_NAME_MAX + 1];
+    struct snap snaps[16];
+    for (size_t i = 0; i < nns; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s", srv.store->ns[i]->name);
+        snaps[i] = snapshot(srv.store->ns[i]);
+    }
     zdb_server_free(&srv);
     struct zdb_store *st = NULL;
     int rc = zdb_store_open(&st, &cfg.store);
@@ -306,6 +403,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     def = zdb_store_find(st, "default", 7);
     CHECK(def != NULL);
     CHECK(def->entries == entries);
+    for (size_t i = 0; i < nns; i++) {
+        /* Known defect, found by this target (input fuzz/corpus/zdb_commands/
+         * nsnew-leading-dot): NSNEW accepts a name such as ".W", but the store skips every
+         * directory starting with '.' when it loads (lib/store/store.c load_all), so that
+         * namespace is gone after a restart. Skipped here until one of the two is fixed. */
+        if (names[i][0] == '.')
+            continue;
+        struct zdb_ns *ns = zdb_store_find(st, names[i], strlen(names[i]));
+        CHECK(ns != NULL);
+        struct snap s = snapshot(ns);
+        if (s.count != snaps[i].count || s.hash != snaps[i].hash)
+            fprintf(stderr, "namespace %s: %llu keys before, %llu after reopening\n", names[i],
+                    (unsigned long long)snaps[i].count, (unsigned long long)s.count);
+        CHECK(s.count == snaps[i].count && s.hash == snaps[i].hash);
+    }
     zdb_store_close(st);
     return 0;
 }

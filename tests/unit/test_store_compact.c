@@ -739,6 +739,31 @@ static void test_tombstones_kept(void **state)
     env_free(&e);
 }
 
+/* User mode: an index file lost after its data file was compacted is rebuilt from it as
+ * before: the compacted file holds exactly the values that were live. */
+static void test_user_rebuild_after_compaction(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e, ZDB_MODE_USER);
+    env_open(&e);
+    struct zdb_ns *ns = ns_default(&e);
+    struct model *m = calloc(1, sizeof(*m));
+    populate(ns, m);
+    struct zdb_compact_stats sum;
+    assert_true(compact_all(ns, &sum) > 0);
+    env_close(&e);
+    char ip[700];
+    file_path(&e, 'i', 1, ip, sizeof(ip));
+    assert_int_equal(unlink(ip), 0);
+    env_open(&e);
+    model_check(ns_default(&e), m);
+    env_reopen(&e);
+    model_check(ns_default(&e), m);
+    free(m);
+    env_free(&e);
+}
+
 /* Sequential mode: an index file rebuilt from a compacted data file would move ids: the load
  * is refused with a clear error instead. */
 static void test_seq_rebuild_refused(void **state)
@@ -1019,6 +1044,7 @@ int main(void)
         cmocka_unit_test(test_user_layout),
         cmocka_unit_test(test_seq_history),
         cmocka_unit_test(test_tombstones_kept),
+        cmocka_unit_test(test_user_rebuild_after_compaction),
         cmocka_unit_test(test_seq_rebuild_refused),
         cmocka_unit_test(test_user_crashes),
         cmocka_unit_test(test_seq_crashes),
