@@ -181,6 +181,21 @@ class StoreRetrieve(ZstorTestCase):
             self.assertEqual(b2(f.read()), b2(data))
         print("%d MiB: store %.2fs, retrieve with 2 data backends down %.2fs" % (size >> 20, ts, tr))
 
+    def test_shards_over_the_value_limit_are_split(self):
+        # 32 MiB chunks in 4+2: every shard is 8 MiB + 76 bytes, over zdb's 8 MiB limit
+        c = self.new_cluster(extra=FAST + "\nchunk_size = 33554432", tmp="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        data = os.urandom(40 * 1024 * 1024 + 3)
+        p = c.write("split.bin", data)
+        self.assertOk(c.zstor("store", "-f", p))
+        # 2 chunks: the first shard of each position in 2 values, the second in 1
+        self.assertEqual([c.entries()[("data", b.index)] for b in c.data], [3] * 6)
+        c.data[0].kill()
+        c.data[5].kill()
+        os.unlink(p)
+        self.assertOk(c.zstor("retrieve", "-f", p))
+        with open(p, "rb") as f:
+            self.assertEqual(f.read(), data)
+
     def test_status_json_counts_objects(self):
         c = self.new_cluster(extra=FAST)
         self.assertOk(c.zstor("store", "-f", c.write("s.bin", os.urandom(5000))))
