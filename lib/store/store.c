@@ -88,7 +88,8 @@ static int load_all(struct zdb_store *st)
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
+        /* NSNEW refuses only "." and "..": a name like ".w" is a namespace too. */
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
         char p[4096];
         struct stat sb;
