@@ -404,12 +404,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(def != NULL);
     CHECK(def->entries == entries);
     for (size_t i = 0; i < nns; i++) {
-        /* Known defect, found by this target (input fuzz/corpus/zdb_commands/
-         * nsnew-leading-dot): NSNEW accepts a name such as ".W", but the store skips every
-         * directory starting with '.' when it loads (lib/store/store.c load_all), so that
-         * namespace is gone after a restart. Skipped here until one of the two is fixed. */
-        if (names[i][0] == '.')
-            continue;
         struct zdb_ns *ns = zdb_store_find(st, names[i], strlen(names[i]));
         CHECK(ns != NULL);
         struct snap s = snapshot(ns);
