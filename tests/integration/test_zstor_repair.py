@@ -117,6 +117,11 @@ class Repair(ZstorTestCase):
         _, shards = shard_positions(c, first)
         gone = backend_of(c, shards[2][1])
         gone.kill()
+        # a new store places around the dead backend
+        fresh = c.write("fresh.bin", os.urandom(120000))
+        self.assertOk(c.zstor("store", "-f", fresh))
+        _, placed = shard_positions(c, fresh)
+        self.assertNotIn(gone.address, [s[1] for s in placed])
         for p in files:
             _, before = shard_positions(c, p)
             if p == first:
