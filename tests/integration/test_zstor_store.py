@@ -162,7 +162,7 @@ class StoreRetrieve(ZstorTestCase):
         """100 MiB (20 MiB under a sanitizer) with backends on tmpfs; the time is printed,
         not asserted."""
         tmp = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        size = (20 if os.environ.get("QSFS_SANITIZE") else 100) * 1024 * 1024 + 4321
+        size = (20 if zstortest.sanitized() else 100) * 1024 * 1024 + 4321
         c = self.new_cluster(extra=FAST, tmp=tmp)
         rnd = random.Random(9)
         block = bytes(rnd.getrandbits(8) for _ in range(1 << 16))

@@ -33,6 +33,17 @@ def zstor_binary():
     return os.path.normpath(os.path.join(os.path.dirname(zdbtest.zdb_binary()), "..", "zstor", "zstor"))
 
 
+def sanitized():
+    """True when the zstor binary is built with AddressSanitizer (slower: tests shrink)."""
+    if os.environ.get("QSFS_SANITIZE"):
+        return True
+    try:
+        with open(zstor_binary(), "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def b2(data):
     """BLAKE2b-128 hex, as zstor check prints it."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
