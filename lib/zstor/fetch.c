@@ -15,7 +15,7 @@
 #include "util/log.h"
 #include "zstor/private.h"
 
-#define READ_BATCH 8    /* requests per pipelined batch */
+#define READ_BATCH 4    /* requests per pipelined batch (what a slow backend holds up at the end) */
 #define SLOW_MS    1500 /* a chunk waiting this long for a shard asks one more */
 #define WINDOW_MAX 8    /* chunks in flight */
 #define WINDOW_MEM (64u << 20)

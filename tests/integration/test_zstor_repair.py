@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zstortest  # noqa: E402
-from zstortest import ZstorTestCase, b2  # noqa: E402
+from zstortest import FakeZdb, ZstorTestCase, b2  # noqa: E402
 
 FAST = "retries = 1\nretry_backoff_ms = 20\nconnect_timeout_ms = 2000"
 
@@ -86,6 +86,28 @@ class Repair(ZstorTestCase):
         self.assertOk(r)
         with open(p, "rb") as f:
             self.assertEqual(f.read(), data)
+
+    def test_slow_shard_is_replaced(self):
+        # data backends that are in-process fakes, so that one can be made slow
+        c = self.new_cluster(extra=FAST)
+        fakes = [FakeZdb() for _ in c.data]
+        for f in fakes:
+            self.addCleanup(f.close)
+        data = [type("B", (), {"address": f.address, "ns": "d%d" % i, "kind": "zdb",
+                               "group": c.data[i].group})() for i, f in enumerate(fakes)]
+        cfg = c.write_config(data=data)
+        payload = os.urandom(3 * 1024 * 1024)
+        p = c.write("slow.bin", payload)
+        self.assertOk(c.zstor("store", "-f", p, config=cfg))
+        _, shards = shard_positions(c, p)
+        slow = [f for f in fakes if f.address == shards[0][1]][0]  # data shard 0: asked first
+        slow.get_delay = 2.0
+        os.unlink(p)
+        r = c.zstor("-d", "retrieve", "-f", p, config=cfg)
+        self.assertOk(r)
+        self.assertIn("waits for a slow shard, asking another", r.err)
+        with open(p, "rb") as f:
+            self.assertEqual(f.read(), payload)
 
     def test_three_bad_shards_fail_clearly(self):
         c = self.new_cluster(extra=FAST)

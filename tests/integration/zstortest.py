@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import zdbtest
@@ -324,6 +325,7 @@ class FakeZdb(FakeServer):
         self.next_id = 0
         self.sets = 0
         self.full_after = full_after
+        self.get_delay = 0.0  # seconds each GET waits before its reply (a slow backend)
         self.lock = threading.Lock()
         super().__init__()
 
@@ -333,6 +335,8 @@ class FakeZdb(FakeServer):
 
     def _reply(self, args):
         cmd = args[0].upper() if args else b""
+        if cmd == b"GET" and self.get_delay:
+            time.sleep(self.get_delay)
         with self.lock:
             if cmd in (b"SELECT", b"PING"):
                 return b"+OK\r\n" if cmd == b"SELECT" else b"+PONG\r\n"
