@@ -86,6 +86,22 @@ class Errors(ZstorTestCase):
         with open(self.file, "rb") as f:
             self.assertEqual(r.out, f.read())
 
+    def test_list_without_scan(self):
+        # metadata servers without SCAN (a zdb that has no key listing): store and
+        # retrieve work, list says why it cannot
+        fakes = [FakeZdb(mode="userkey") for _ in self.c.meta]
+        for f in fakes:
+            self.addCleanup(f.close)
+        meta = [type("B", (), {"address": f.address, "ns": "m%d" % i, "kind": "zdb"})()
+                for i, f in enumerate(fakes)]
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "noscan.toml"), meta=meta)
+        self.assertOk(self.c.zstor("store", "-f", self.new, config=cfg))
+        self.assertEqual([f.entries() for f in fakes], [1] * 4)
+        r = self.c.zstor("retrieve", "-f", self.new, "-o", "-", config=cfg)
+        self.assertOk(r)
+        r = self.c.zstor("list", config=cfg)
+        self.assertFails(r, "list", "listing names is not supported", "Command not supported")
+
     def test_full_namespace_before_placement(self):
         b = self.c.data[3]
         b.cmd("NSSET", b.ns, "maxsize", str(10000))

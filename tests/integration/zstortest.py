@@ -316,11 +316,13 @@ class FakeServer:
 
 
 class FakeZdb(FakeServer):
-    """A minimal zdb speaking RESP: one sequential namespace in memory (SELECT, NSINFO,
-    PING, SET, GET, DEL). After `full_after` SETs it answers "No space left on this
-    namespace", as a namespace that fills up during a store."""
+    """A minimal zdb speaking RESP: one namespace in memory (SELECT, NSINFO, PING, SET,
+    GET, DEL; no SCAN: "Command not supported"), sequential or userkey. After `full_after`
+    SETs it answers "No space left on this namespace", as a namespace that fills up
+    during a store; GETs can be made slow."""
 
-    def __init__(self, full_after=None):
+    def __init__(self, full_after=None, mode="sequential"):
+        self.mode = mode  # "userkey" for a metadata namespace (SET takes the key)
         self.values = {}
         self.next_id = 0
         self.sets = 0
@@ -344,12 +346,15 @@ class FakeZdb(FakeServer):
                 used = sum(len(v) for v in self.values.values())
                 text = ("# namespace\nname: fake\nentries: %d\npublic: yes\nworm: no\n"
                         "locked: no\npassword: no\ndata_size_bytes: %d\ndata_limits_bytes: 0\n"
-                        "index_size_bytes: 0\nmode: sequential\n" % (len(self.values), used)).encode()
+                        "index_size_bytes: 0\nmode: %s\n" % (len(self.values), used, self.mode)).encode()
                 return b"$%d\r\n%s\r\n" % (len(text), text)
             if cmd == b"SET" and len(args) == 3:
                 if self.full_after is not None and self.sets >= self.full_after:
                     return b"-No space left on this namespace\r\n"
                 self.sets += 1
+                if self.mode == "userkey":
+                    self.values[args[1]] = args[2]
+                    return b"$%d\r\n%s\r\n" % (len(args[1]), args[1])
                 key = self.next_id.to_bytes(8, "little")
                 self.next_id += 1
                 self.values[key] = args[2]
