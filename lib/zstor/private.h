@@ -25,8 +25,8 @@ struct zs_bk {
     struct qs_backend *probe_be; /* zdb: a second handle for probes, with one quick retry, so
                                     that a dead server costs milliseconds, not the retry
                                     budget of real requests; NULL for dir (no retries) */
-    char *address; /* as in the config, and as recorded in metadata */
-    char *ns;      /* namespace as recorded: "" for dir backends and zdb's default one */
+    char *address;               /* as in the config, and as recorded in metadata */
+    char *ns; /* namespace as recorded: "" for dir backends and zdb's default one */
     const struct zstor_backend *cfg; /* NULL: known only from a metadata record */
     int group;                       /* [[groups]] index of a data backend, -1 otherwise */
     bool is_dir;
