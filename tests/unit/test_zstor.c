@@ -1,0 +1,330 @@
+/* lib/zstor through its API, with dir:// share directories in a temporary directory (no
+ * server): store, check, retrieve, scrub, list, delete, rebuild, and the failures that
+ * must leave nothing behind. The command line and zdb clusters are tested by
+ * tests/integration/test_zstor_*.py. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec/hash.h"
+#include "config/config.h"
+#include "zstor/check.h"
+#include "zstor/list.h"
+#include "zstor/rebuild.h"
+#include "zstor/retrieve.h"
+#include "zstor/store.h"
+#include "zstor/zstor.h"
+
+static char g_tmp[64];
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    snprintf(g_tmp, sizeof(g_tmp), "/tmp/qsfs-zstor-XXXXXX");
+    assert_non_null(mkdtemp(g_tmp));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* A fresh test directory: root/ for files and b/ for the share directories. */
+static void fresh(const char *name, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s/%s", g_tmp, name);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char p[300];
+    snprintf(p, sizeof(p), "%s/root", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/b", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+}
+
+static struct zstor_config *config(const char *dir, unsigned ngroups)
+{
+    char text[8192];
+    int n = snprintf(text, sizeof(text),
+                     "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 1\n"
+                     "redundant_nodes = 0\nroot = \"%s/root\"\n"
+                     "[encryption]\nalgorithm = \"AES\"\nkey = \"%064d\"\n"
+                     "[compression]\nalgorithm = \"snappy\"\n[meta]\ntype = \"zdb\"\n"
+                     "[meta.config]\nprefix = \"ut\"\n[meta.config.encryption]\n"
+                     "algorithm = \"AES\"\nkey = \"%064d\"\n",
+                     dir, 7, 9);
+    for (int i = 0; i < 4; i++)
+        n += snprintf(text + n, sizeof(text) - (size_t)n,
+                      "[[meta.config.backends]]\naddress = \"dir://%s/b/m%d\"\n", dir, i);
+    for (unsigned g = 0; g < ngroups; g++) {
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "[[groups]]\n");
+        for (int j = 0; j < 2; j++)
+            n += snprintf(text + n, sizeof(text) - (size_t)n,
+                          "[[groups.backends]]\naddress = \"dir://%s/b/d%u%d\"\n", dir, g, j);
+    }
+    struct zstor_config *cfg = NULL;
+    if (zstor_config_parse(text, (size_t)n, "test.toml", &cfg) < 0)
+        fail_msg("config: %s", qs_err_msg());
+    return cfg;
+}
+
+static struct zstor_ctx *ctx(const struct zstor_config *cfg)
+{
+    struct zstor_ctx_opts o;
+    zstor_ctx_opts_default(&o);
+    o.workers = 2;
+    o.dir_nosync = true;
+    o.dir_create = true;
+    struct zstor_ctx *z = NULL;
+    if (zstor_ctx_new(&z, cfg, &o) < 0)
+        fail_msg("ctx: %s", qs_err_msg());
+    return z;
+}
+
+static uint8_t *random_bytes(size_t n)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}
+
+static void write_file(const char *path, const uint8_t *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void assert_file(const char *path, const uint8_t *p, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *got = malloc(n + 1);
+    assert_non_null(got);
+    assert_int_equal(fread(got, 1, n + 1, f), n);
+    fclose(f);
+    assert_memory_equal(got, p, n);
+    free(got);
+}
+
+/* Files below dir (recursively). */
+static size_t count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[600];
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            n += count_files(p);
+        else
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static size_t stored_values(const char *dir)
+{
+    char p[300];
+    size_t n = 0;
+    for (int g = 0; g < 4; g++)
+        for (int j = 0; j < 2; j++) {
+            snprintf(p, sizeof(p), "%s/b/d%d%d/data", dir, g, j);
+            n += count_files(p);
+        }
+    return n;
+}
+
+static int count_entry(void *ud, const struct zstor_list_entry *e)
+{
+    (*(int *)ud)++;
+    return 0;
+}
+
+static void test_roundtrip_and_loss(void **state)
+{
+    char dir[200], file[300], out[300], p[300];
+    fresh("rt", dir, sizeof(dir));
+    struct zstor_config *cfg = config(dir, 3);
+    struct zstor_ctx *z = ctx(cfg);
+    size_t sizes[] = {0, 1, 1048576, 2500001};
+    for (size_t i = 0; i < 4; i++) {
+        uint8_t *data = random_bytes(sizes[i]);
+        snprintf(file, sizeof(file), "%s/root/f%zu", dir, i);
+        write_file(file, data, sizes[i]);
+        struct zstor_store_result res;
+        if (zstor_store(z, file, NULL, &res) < 0)
+            fail_msg("store: %s", qs_err_msg());
+        assert_int_equal(res.stored, 1);
+        uint8_t sum[16], want[16];
+        bool found;
+        assert_int_equal(zstor_check(z, file, sum, &found), 0);
+        assert_true(found);
+        qs_hash128(want, data, sizes[i]);
+        assert_memory_equal(sum, want, 16);
+        /* the same content again: nothing uploaded */
+        size_t before = stored_values(dir);
+        assert_int_equal(zstor_store(z, file, NULL, &res), 0);
+        assert_int_equal(res.unchanged, 1);
+        assert_int_equal(stored_values(dir), before);
+        free(data);
+    }
+    int n = 0;
+    assert_int_equal(zstor_list(z, NULL, count_entry, &n), 0);
+    assert_int_equal(n, 4);
+    zstor_ctx_free(z);
+
+    /* two data and two meta share directories lost: everything reads back */
+    const char *gone[] = {"d00", "d11", "m1", "m2"};
+    for (size_t i = 0; i < 4; i++) {
+        char to[300];
+        snprintf(p, sizeof(p), "%s/b/%s", dir, gone[i]);
+        snprintf(to, sizeof(to), "%s.gone", p);
+        assert_int_equal(rename(p, to), 0);
+    }
+    z = ctx(cfg);
+    for (size_t i = 0; i < 4; i++) {
+        uint8_t *data = random_bytes(sizes[i]);
+        snprintf(file, sizeof(file), "%s/root/f%zu", dir, i);
+        snprintf(out, sizeof(out), "%s/out%zu", dir, i);
+        struct zstor_retrieve_opts ro = {.out = out, .out_fd = -1};
+        struct zstor_retrieve_result rr;
+        if (zstor_retrieve(z, file, &ro, &rr) < 0)
+            fail_msg("retrieve: %s", qs_err_msg());
+        assert_file(out, data, sizes[i]);
+        struct zstor_scrub_result sr;
+        assert_int_equal(zstor_scrub(z, file, &sr), 0);
+        unsigned damaged = 0;
+        for (unsigned s = 0; s < sr.nshards; s++)
+            damaged += sr.missing[s] == sr.chunks;
+        assert_int_equal(damaged, 2);
+        free(data);
+    }
+    /* writes need every meta backend: refused, nothing written */
+    size_t before = stored_values(dir);
+    snprintf(file, sizeof(file), "%s/root/new", dir);
+    write_file(file, (const uint8_t *)"new", 3);
+    assert_int_equal(zstor_store(z, file, NULL, NULL), QS_ETOOFEW);
+    assert_non_null(strstr(qs_err_msg(), "meta backend not usable"));
+    assert_int_equal(stored_values(dir), before);
+    zstor_ctx_free(z);
+    zstor_config_free(cfg);
+}
+
+static void test_paths_and_delete(void **state)
+{
+    char dir[200], file[300], key[256];
+    fresh("pd", dir, sizeof(dir));
+    struct zstor_config *cfg = config(dir, 3);
+    struct zstor_ctx *z = ctx(cfg);
+    char *rel = NULL;
+    snprintf(file, sizeof(file), "%s/root//a/./b/../c", dir);
+    assert_int_equal(zstor_path_key(z, file, key, &rel), 0);
+    assert_string_equal(rel, "a/c");
+    free(rel);
+    assert_int_equal(zstor_path_key(z, "/elsewhere/x", key, NULL), QS_EINVAL);
+    assert_non_null(strstr(qs_err_msg(), "outside root"));
+
+    snprintf(file, sizeof(file), "%s/root/d", dir);
+    uint8_t *data = random_bytes(300000);
+    write_file(file, data, 300000);
+    assert_int_equal(zstor_store(z, file, NULL, NULL), 0);
+    assert_int_equal(stored_values(dir), 6);
+    assert_int_equal(zstor_delete(z, file), 0);
+    assert_int_equal(stored_values(dir), 0);
+    uint8_t sum[16];
+    bool found = true;
+    assert_int_equal(zstor_check(z, file, sum, &found), 0);
+    assert_false(found);
+    assert_int_equal(zstor_delete(z, file), QS_ENOTFOUND);
+    assert_int_equal(zstor_retrieve(z, file, NULL, NULL), QS_ENOTFOUND);
+    free(data);
+    zstor_ctx_free(z);
+    zstor_config_free(cfg);
+}
+
+static void test_rebuild_moves_off_lost_share(void **state)
+{
+    char dir[200], file[300], p[300], to[300];
+    fresh("rb", dir, sizeof(dir));
+    struct zstor_config *cfg = config(dir, 4); /* 8 share directories for 6 shards */
+    struct zstor_ctx *z = ctx(cfg);
+    snprintf(file, sizeof(file), "%s/root/r", dir);
+    uint8_t *data = random_bytes(1500000);
+    write_file(file, data, 1500000);
+    assert_int_equal(zstor_store(z, file, NULL, NULL), 0);
+    struct zstor_meta_record r;
+    assert_int_equal(zstor_stat(z, file, &r, NULL), 0);
+    snprintf(p, sizeof(p), "%s", r.shard[0].address + strlen("dir://"));
+    zstor_meta_record_free(&r);
+    zstor_ctx_free(z);
+    snprintf(to, sizeof(to), "%s.gone", p);
+    assert_int_equal(rename(p, to), 0);
+
+    z = ctx(cfg);
+    struct zstor_rebuild_result res;
+    if (zstor_rebuild(z, file, NULL, &res) < 0)
+        fail_msg("rebuild: %s", qs_err_msg());
+    assert_int_equal(res.moved, 1);
+    assert_int_equal(res.rewritten, 2); /* two chunks */
+    assert_int_equal(zstor_stat(z, file, &r, NULL), 0);
+    bool up[255], incfg[255];
+    zstor_stat_shards(z, &r, up, incfg);
+    for (unsigned i = 0; i < r.nshards; i++) {
+        assert_true(up[i]);
+        assert_true(incfg[i]);
+        assert_string_not_equal(r.shard[i].address + strlen("dir://"), p);
+    }
+    zstor_meta_record_free(&r);
+    /* nothing left to do */
+    assert_int_equal(zstor_rebuild(z, file, NULL, &res), 0);
+    assert_int_equal(res.moved + res.rewritten, 0);
+    struct zstor_scrub_result sr;
+    assert_int_equal(zstor_scrub(z, file, &sr), 0);
+    for (unsigned i = 0; i < sr.nshards; i++)
+        assert_int_equal(sr.bad[i] + sr.missing[i], 0);
+    free(data);
+    zstor_ctx_free(z);
+    zstor_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_and_loss),
+        cmocka_unit_test(test_paths_and_delete),
+        cmocka_unit_test(test_rebuild_moves_off_lost_share),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
