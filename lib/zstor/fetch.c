@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "codec/chunk.h"
-#include "placement/placement.h"
 #include "util/log.h"
 #include "zstor/private.h"
 
@@ -335,9 +334,9 @@ static bool slot_ready(const struct fetch *f, const struct slot *s, unsigned lef
     return f->all || s->ok >= f->k || left == 0;
 }
 
-/* Positions in order of preference: backends known to be unreachable last, then by
- * health score in coarse steps (only a real difference in latency or errors counts), and
- * data shards (no decoding) before parity among equals. */
+/* Positions in order of preference: backends known to be unreachable last, then fewer
+ * recent errors, then latency in coarse steps (under 20 ms, under 200 ms, more: only a
+ * real difference counts), and data shards (no decoding) before parity among equals. */
 static void order_positions(struct fetch *f)
 {
     int rank[QS_CODEC_MAX_SHARDS];
@@ -346,13 +345,14 @@ static void order_positions(struct fetch *f)
         if (f->src[p] < 0)
             continue;
         const struct zs_bk *k = f->z->data[f->src[p]];
-        struct qs_place_candidate c = {.reachable = true,
-                                       .free_bytes = QS_PLACE_UNLIMITED,
-                                       .latency_us = k->probed ? k->h.latency_us : 0,
-                                       .error_rate = k->probed ? k->h.error_rate : 0};
-        rank[p] = (int)(qs_place_score(&c) * 10);
+        int r = 0;
         if (zs_bk_down(k) || (k->probed && k->probe_rc != 0))
-            rank[p] -= 100; /* known unreachable: last resort */
+            r -= 1000; /* known unreachable: last resort */
+        if (k->probed) {
+            r -= (int)(k->h.error_rate * 10) * 10;
+            r -= k->h.latency_us < 20000 ? 0 : k->h.latency_us < 200000 ? 1 : 2;
+        }
+        rank[p] = r;
         f->pref[f->npref++] = p;
     }
     for (unsigned i = 1; i < f->npref; i++) { /* insertion sort, stable */
