@@ -92,7 +92,7 @@ class Errors(ZstorTestCase):
         fakes = [FakeZdb(mode="userkey") for _ in self.c.meta]
         for f in fakes:
             self.addCleanup(f.close)
-        meta = [type("B", (), {"address": f.address, "ns": "m%d" % i, "kind": "zdb"})()
+        meta = [type("B", (), {"address": f.address, "ns": f.ns, "kind": "zdb"})()
                 for i, f in enumerate(fakes)]
         cfg = self.c.write_config(path=os.path.join(self.c.tmp, "noscan.toml"), meta=meta)
         self.assertOk(self.c.zstor("store", "-f", self.new, config=cfg))
@@ -116,7 +116,7 @@ class Errors(ZstorTestCase):
         fake = FakeZdb(full_after=2)
         self.addCleanup(fake.close)
         data = list(self.c.data)
-        data[0] = type("B", (), {"address": fake.address, "ns": "d0", "kind": "zdb",
+        data[0] = type("B", (), {"address": fake.address, "ns": fake.ns, "kind": "zdb",
                                  "group": data[0].group})()
         cfg = self.c.write_config(path=os.path.join(self.c.tmp, "fake.toml"), data=data)
         big = self.c.write("in/big.bin", os.urandom(5 * 1024 * 1024))

@@ -93,7 +93,7 @@ class Repair(ZstorTestCase):
         fakes = [FakeZdb() for _ in c.data]
         for f in fakes:
             self.addCleanup(f.close)
-        data = [type("B", (), {"address": f.address, "ns": "d%d" % i, "kind": "zdb",
+        data = [type("B", (), {"address": f.address, "ns": f.ns, "kind": "zdb",
                                "group": c.data[i].group})() for i, f in enumerate(fakes)]
         cfg = c.write_config(data=data)
         payload = os.urandom(3 * 1024 * 1024)

@@ -72,12 +72,14 @@ class Result:
 class Backend:
     """One meta or data backend: a zdb process with one namespace, or a dir:// path."""
 
-    def __init__(self, role, index, group=None, tmp=None, kind="zdb"):
+    def __init__(self, role, index, group=None, tmp=None, kind="zdb", token=""):
         self.role = role
         self.index = index
         self.group = group
         self.kind = kind
-        self.ns = "%s%d" % ("m" if role == "meta" else "d", index)
+        # unique per cluster: a port freed by a killed server and taken by another test's
+        # server must not lead zstor into that test's namespace
+        self.ns = "%s%d%s" % ("m" if role == "meta" else "d", index, token)
         self.zdb = None
         self.dir = None
         self.alive = True
@@ -152,11 +154,13 @@ class Cluster:
         self.tmp = tempfile.mkdtemp(prefix="zstortest-", dir=tmp)
         self.root = os.path.join(self.tmp, "root")
         os.makedirs(self.root)
-        self.meta = [Backend("meta", i, tmp=self.tmp, kind=kind) for i in range(meta)]
+        token = "-" + os.urandom(4).hex()
+        self.meta = [Backend("meta", i, tmp=self.tmp, kind=kind, token=token) for i in range(meta)]
         self.data = []
         for g, size in enumerate(groups):
             for _ in range(size):
-                self.data.append(Backend("data", len(self.data), group=g, tmp=self.tmp, kind=kind))
+                self.data.append(Backend("data", len(self.data), group=g, tmp=self.tmp, kind=kind,
+                                         token=token))
         self.k, self.n, self.rg, self.rn = k, n, rg, rn
         self.data_key = key_hex()
         self.meta_key = key_hex()
@@ -323,6 +327,7 @@ class FakeZdb(FakeServer):
 
     def __init__(self, full_after=None, mode="sequential"):
         self.mode = mode  # "userkey" for a metadata namespace (SET takes the key)
+        self.ns = "fake-" + os.urandom(4).hex()  # the only namespace SELECT accepts
         self.values = {}
         self.next_id = 0
         self.sets = 0
@@ -340,8 +345,11 @@ class FakeZdb(FakeServer):
         if cmd == b"GET" and self.get_delay:
             time.sleep(self.get_delay)
         with self.lock:
-            if cmd in (b"SELECT", b"PING"):
-                return b"+OK\r\n" if cmd == b"SELECT" else b"+PONG\r\n"
+            if cmd == b"PING":
+                return b"+PONG\r\n"
+            if cmd == b"SELECT":
+                ok = len(args) >= 2 and args[1] == self.ns.encode()
+                return b"+OK\r\n" if ok else b"-Namespace not found\r\n"
             if cmd == b"NSINFO":
                 used = sum(len(v) for v in self.values.values())
                 text = ("# namespace\nname: fake\nentries: %d\npublic: yes\nworm: no\n"
