@@ -11,10 +11,10 @@ cmake -S . -B build -G Ninja >/dev/null
 ninja -C build zdb zstor >/dev/null
 
 work=$(mktemp -d /tmp/qsfs-demo.XXXXXX)
-pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # start_zdb runs in a command substitution (a subshell): the pids are kept in files
+  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  sleep 0.2
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,7 +28,6 @@ start_zdb() {
   mkdir -p "$work/$name"
   build/zdb/zdb --listen 127.0.0.1 --port "$port" --data "$work/$name/data" \
     --index "$work/$name/index" >"$work/$name/log" 2>&1 &
-  pids+=($!)
   echo $! >"$work/$name/pid"
   for _ in $(seq 100); do redis-cli -p "$port" PING >/dev/null 2>&1 && break; sleep 0.1; done
   redis-cli -p "$port" NSNEW "$name" >/dev/null
