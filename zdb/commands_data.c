@@ -46,17 +46,28 @@ static bool parse_ts(struct zdb_client *c, const struct resp_arg *a, uint32_t *t
     return true;
 }
 
-int cmd_set(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
+/* SET and DEL take an optional trailing timestamp (admin only). Checks the argument
+ * count of the plain form (argc) or the timestamp form (argc + 1); returns CMD_OK or the
+ * failure, with the error already sent. */
+static int timestamp_form(struct zdb_client *c, const struct resp_request *r, int argc,
+                          bool nonempty, uint32_t *ts)
 {
-    uint32_t ts = 0;
-    if (r->argc == 4) {
+    *ts = 0;
+    if (r->argc == argc + 1) {
         if (!cmd_admin(c))
             return CMD_DENIED;
-        if (!parse_ts(c, &r->argv[3], &ts))
-            return CMD_FAILED;
-    } else if (!cmd_args(c, r, 3)) {
-        return CMD_FAILED;
+        return parse_ts(c, &r->argv[argc], ts) ? CMD_OK : CMD_FAILED;
     }
+    bool ok = nonempty ? cmd_args_nonempty(c, r, argc) : cmd_args(c, r, argc);
+    return ok ? CMD_OK : CMD_FAILED;
+}
+
+int cmd_set(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
+{
+    uint32_t ts;
+    int form = timestamp_form(c, r, 3, false, &ts);
+    if (form != CMD_OK)
+        return form;
     const struct resp_arg *k = &r->argv[1], *v = &r->argv[2];
     if (k->len > ZDB_MAX_KEY) {
         reply_error(c, "Key too large");
@@ -217,15 +228,10 @@ int cmd_mget(struct zdb_server *srv, struct zdb_client *c, const struct resp_req
 
 int cmd_del(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
 {
-    uint32_t ts = 0;
-    if (r->argc == 3) {
-        if (!cmd_admin(c))
-            return CMD_DENIED;
-        if (!parse_ts(c, &r->argv[2], &ts))
-            return CMD_FAILED;
-    } else if (!cmd_args_nonempty(c, r, 2)) {
-        return CMD_FAILED;
-    }
+    uint32_t ts;
+    int form = timestamp_form(c, r, 2, true, &ts);
+    if (form != CMD_OK)
+        return form;
     if (r->argv[1].len == 0 || r->argv[1].len > ZDB_MAX_KEY) {
         reply_error(c, "Invalid argument");
         return CMD_FAILED;
