@@ -106,7 +106,7 @@ static void clean_into(const char *p, size_t n, char *out)
 int zstor_meta_path_clean(const char *path, char **out)
 {
     *out = NULL;
-    size_t n;
+    size_t n = 0;
     if (!path || !path[0])
         return qs_err_set(QS_EINVAL, "empty path");
     int rc = check_text("path", path, &n);
@@ -131,7 +131,7 @@ int zstor_meta_path_rel(const char *root, const char *path, char **out)
         *out = cp;
         return 0;
     }
-    size_t rl;
+    size_t rl = 0;
     if ((rc = check_text("root", root, &rl)) != 0)
         goto fail;
     if ((cr = malloc(rl + 2)) == NULL) {
@@ -288,7 +288,7 @@ int zstor_meta_key_path(const char *file, const char *key_dir, char **out)
 {
     *out = NULL;
     const char *name;
-    size_t nl, fl, dl;
+    size_t nl = 0, fl = 0, dl = 0;
     int rc;
     if (!file || !file[0])
         return qs_err_set(QS_EINVAL, "empty file path");

@@ -506,7 +506,7 @@ static int get_uvar(struct rd *d, uint64_t *v, const char *what)
 
 static int get_str(struct rd *d, char **out, size_t lo, size_t hi, const char *what)
 {
-    uint64_t n;
+    uint64_t n = 0;
     int rc = get_uvar(d, &n, what);
     if (rc)
         return rc;

@@ -86,7 +86,7 @@ static int encrypt_blob(const uint8_t *plain, size_t len, const char *name, size
     uint8_t rnd[28], aes[32];
     struct qs_aead *a = NULL;
     uint8_t *aad = NULL;
-    size_t aadlen;
+    size_t aadlen = 0;
     int rc = random_bytes(rnd, sizeof(rnd));
     if (rc)
         return rc;
@@ -290,7 +290,7 @@ static enum attempt open_blob(const uint8_t *blob, size_t blen, size_t padded, c
         return A_DENIED;
     struct qs_aead *a = NULL;
     uint8_t *aad = NULL;
-    size_t aadlen;
+    size_t aadlen = 0;
     enum attempt res = A_GARBAGE;
     if ((*rc = qs_hash_kdf(aes, sizeof(aes), key, blob + 8, kdf_enc)) != 0 ||
         (*rc = make_aad(blob, name, nlen, &aad, &aadlen)) != 0 || (*rc = qs_aead_new(&a, aes, 0)) ||

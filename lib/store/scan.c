@@ -110,7 +110,7 @@ static int walk_forward(struct zdb_scan *it, uint32_t fileid, uint64_t off)
     for (;;) {
         if (fileid > ns->fileid)
             return QS_ENOTFOUND;
-        uint64_t size;
+        uint64_t size = 0;
         int rc = file_size(ns, 'i', fileid, &size);
         if (rc == QS_ENOTFOUND || (rc == 0 && off + ENT > size)) {
             /* a missing file (never written, or removed) or the end of this one */
@@ -240,7 +240,7 @@ int zdb_scan_prev(struct zdb_scan *it)
 int zdb_scan_seek(struct zdb_scan *it, uint32_t fileid, uint32_t off)
 {
     struct zdb_scan tmp = *it;
-    uint64_t size;
+    uint64_t size = 0;
     int rc = file_size(it->ns, 'i', fileid, &size);
     if (rc == 0)
         rc = read_entry(&tmp, fileid, off, size);
@@ -321,7 +321,7 @@ int zdb_scan_data_size(struct zdb_ns *ns, uint32_t fileid, uint64_t *size)
 int zdb_scan_data_read(struct zdb_ns *ns, uint32_t fileid, uint64_t off, struct zdb_dat_entry *e,
                        uint8_t *key, uint8_t **payload)
 {
-    uint64_t size;
+    uint64_t size = 0;
     int rc = file_size(ns, 'd', fileid, &size);
     if (rc < 0)
         return rc;

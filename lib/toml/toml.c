@@ -769,7 +769,7 @@ static int walk_dotted(struct parser *ps, struct toml_table *t, unsigned line,
         struct keypart *kp = &ps->parts[i];
         struct toml_kv *kv = table_find(t, kp->s, kp->len);
         if (!kv) {
-            struct toml_value v;
+            struct toml_value v = {0};
             int rc = new_table(ps, kp->pos, t->depth + 1, ORIGIN_DOTTED, line, &v);
             if (rc)
                 return rc;
@@ -1233,7 +1233,7 @@ static int parse_header(struct parser *ps)
         struct keypart *kp = &ps->parts[i];
         struct toml_kv *kv = table_find(t, kp->s, kp->len);
         if (!kv) {
-            struct toml_value v;
+            struct toml_value v = {0};
             rc = new_table(ps, kp->pos, t->depth + 1, ORIGIN_IMPLICIT, line, &v);
             if (rc)
                 return rc;
@@ -1265,7 +1265,7 @@ static int parse_header(struct parser *ps)
     key_text(ps, ps->nparts, kb, sizeof(kb));
     if (!aot) {
         if (!kv) {
-            struct toml_value v;
+            struct toml_value v = {0};
             rc = new_table(ps, last->pos, t->depth + 1, ORIGIN_HEADER, line, &v);
             if (rc)
                 return rc;
@@ -1296,7 +1296,7 @@ static int parse_header(struct parser *ps)
     } else {
         struct toml_array *a;
         if (!kv) {
-            struct toml_value v;
+            struct toml_value v = {0};
             rc = new_array(ps, last->pos, t->depth + 1, true, line, &v);
             if (rc)
                 return rc;
@@ -1313,7 +1313,7 @@ static int parse_header(struct parser *ps)
                                                      : toml_type_name(kv->value.type),
                         kv->value.line);
         }
-        struct toml_value v;
+        struct toml_value v = {0};
         rc = new_table(ps, last->pos, a->depth + 1, ORIGIN_HEADER, line, &v);
         if (rc)
             return rc;
