@@ -3,6 +3,13 @@
 servers (or dir:// share directories) on tmpfs, healthy and with the most backends down
 that the parity allows; throughput and peak RSS (docs/zstor.md has results).
 
+Each run also measures, right before the store and on the same machine, the two halves a
+store is made of: the codec alone in memory (codec_bench, same layout and data kind, a
+null sink) and the backends alone (zdb_ingest: the same number of shard bytes sent to
+fresh zdb servers on the same tmpfs, no codec). A store needs the CPU of both on the same
+two cores, so "bound" = input / (input / codec + stored / ingest) is the best a store can
+reach there; the script prints store / codec and store / bound.
+
     bench/zstor/zstor_bench.py --build build --size 1G --layout 4+2 --data text
     bench/zstor/zstor_bench.py --build build --size 1G --layout 10+4 --data random
 
@@ -67,6 +74,32 @@ def timed(cluster, *args):
     return dt, rss / 1024.0, cpu
 
 
+def codec_rate(build, size, kind, k, m):
+    out = subprocess.run([os.path.join(build, "bench", "codec", "codec_bench"), "--size", str(size),
+                          "--data", kind, "--k", str(k), "--m", str(m), "--what", "encode",
+                          "--sink", "null"], check=True, stdout=subprocess.PIPE, timeout=3600).stdout
+    line = [x for x in out.decode().splitlines() if "encode:" in x][-1]
+    rate = float(re.search(r"encode: ([\d.]+) MB/s", line).group(1))
+    stored = float(re.search(r"stored \d+ MiB \(([\d.]+) of input\)", line).group(1))
+    return rate, stored
+
+
+def ingest_rate(build, tmp, k, m, total, chunk=1 << 20):
+    """Shard bytes per second that k+m fresh zdb servers absorb from zdb_ingest."""
+    bs = [zstortest.Backend("data", i, tmp=tmp, token="ing") for i in range(k + m)]
+    try:
+        for b in bs:
+            b.start()
+        argv = [os.path.join(build, "bench", "zstor", "zdb_ingest"), "--shard",
+                str(-(-chunk // k) + 64), "--total", str(total)]
+        argv += ["%s/%s" % (b.address, b.ns) for b in bs]
+        out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, timeout=3600).stdout.decode()
+        return float(re.search(r"= ([\d.]+) MB/s", out).group(1))
+    finally:
+        for b in bs:
+            b.cleanup()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
@@ -77,7 +110,7 @@ def main():
     ap.add_argument("--tmp", default="/dev/shm")
     ap.add_argument("--runs", type=int, default=1)
     opts = ap.parse_args()
-    zdbtest.BUILD_DIR = os.path.abspath(opts.build)
+    build = zdbtest.BUILD_DIR = os.path.abspath(opts.build)
     k, m = (int(x) for x in opts.layout.split("+"))
     size = parse_size(opts.size)
     # one group per backend, no group constraint: the layout alone decides
@@ -93,11 +126,23 @@ def main():
             if run:
                 subprocess.run([zstortest.zstor_binary(), "-c", c.config, "delete", "-f", src],
                                check=True, stdout=subprocess.DEVNULL)
+            codec, stored = codec_rate(build, size, opts.data, k, m)
+            line = "run %d: codec in memory %.0f MB/s" % (run, codec)
+            bound = None
+            if opts.kind == "zdb":
+                ingest = ingest_rate(build, opts.tmp, k, m, int(size * stored))
+                bound = mb / (mb / codec + mb * stored / ingest)
+                line += ", backends alone ingest %.0f MB/s of shards, bound %.0f MB/s" % (ingest, bound)
+            print(line)
             st = timed(c, "store", "-f", src)
             rt = timed(c, "retrieve", "-f", src, "-o", out)
             os.unlink(out)
+            ratios = "store/codec %.2f" % (mb / st[0] / codec)
+            if bound:
+                ratios += ", store/bound %.2f" % (mb / st[0] / bound)
             print("run %d: store %.0f MB/s (%.2fs, %.1f MiB RSS, %.2f cpu-s), retrieve %.0f MB/s "
-                  "(%.2fs, %.1f MiB RSS)" % (run, mb / st[0], st[0], st[1], st[2], mb / rt[0], rt[0], rt[1]))
+                  "(%.2fs, %.1f MiB RSS); %s" % (run, mb / st[0], st[0], st[1], st[2], mb / rt[0], rt[0],
+                                                rt[1], ratios))
         for b in c.data[:m]:
             b.kill()
         for run in range(opts.runs):
