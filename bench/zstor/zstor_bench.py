@@ -22,8 +22,10 @@ import argparse
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,7 +88,8 @@ def codec_rate(build, size, kind, k, m):
 
 def ingest_rate(build, tmp, k, m, total, chunk=1 << 20):
     """Shard bytes per second that k+m fresh zdb servers absorb from zdb_ingest."""
-    bs = [zstortest.Backend("data", i, tmp=tmp, token="ing") for i in range(k + m)]
+    top = tempfile.mkdtemp(prefix="zstor-ingest-", dir=tmp)
+    bs = [zstortest.Backend("data", i, tmp=top, token="ing") for i in range(k + m)]
     try:
         for b in bs:
             b.start()
@@ -98,6 +101,7 @@ def ingest_rate(build, tmp, k, m, total, chunk=1 << 20):
     finally:
         for b in bs:
             b.cleanup()
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def main():
