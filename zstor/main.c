@@ -178,6 +178,22 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* A flag getopt refused (its own messages are off: opterr = 0, and optstrings start with
+ * "+:" so that a missing value gives ':'): one line naming the flag, then the usage. */
+static int flag_error(const char *cmd, int ch, char **argv)
+{
+    const char *word = argv[optind - 1];
+    const char *sep = *cmd ? ": " : "";
+    if (ch == ':')
+        return usage_error("%s%s%s needs a value", cmd, sep, word);
+    if (strncmp(word, "--", 2) != 0)
+        return usage_error("%s%sunknown flag '-%c'", cmd, sep, optopt);
+    const char *eq = strchr(word, '=');
+    if (optopt && eq) /* a known long flag that takes no value */
+        return usage_error("%s%s%.*s takes no value", cmd, sep, (int)(eq - word), word);
+    return usage_error("%s%sunknown flag '%s'", cmd, sep, word);
+}
+
 /* ---- commands ---- */
 
 struct cmd_ctx {
@@ -224,7 +240,7 @@ static int cmd_store(struct cmd_ctx *c, int argc, char **argv)
     const char *file = NULL;
     bool nonblock = false;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+f:k:dnse", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:f:k:dnse", lo, NULL)) != -1) {
         switch (ch) {
         case 'f':
             file = optarg;
@@ -245,7 +261,7 @@ static int cmd_store(struct cmd_ctx *c, int argc, char **argv)
             o.stop_on_error = true;
             break;
         default:
-            return usage_error("store: bad flag");
+            return flag_error("store", ch, argv);
         }
     }
     if (!file)
@@ -277,13 +293,13 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     const char *file = NULL, *out = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+f:o:", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:f:o:", lo, NULL)) != -1) {
         if (ch == 'f')
             file = optarg;
         else if (ch == 'o')
             out = optarg;
         else
-            return usage_error("retrieve: bad flag");
+            return flag_error("retrieve", ch, argv);
     }
     if (!file)
         return usage_error("retrieve: -f/--file PATH is required");
@@ -313,13 +329,13 @@ static int cmd_rebuild(struct cmd_ctx *c, int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     const char *file = NULL, *key = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+f:k:", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:f:k:", lo, NULL)) != -1) {
         if (ch == 'f')
             file = optarg;
         else if (ch == 'k')
             key = optarg;
         else
-            return usage_error("rebuild: bad flag");
+            return flag_error("rebuild", ch, argv);
     }
     if (!file == !key)
         return usage_error("rebuild: give exactly one of -f/--file PATH and -k/--key KEY");
@@ -346,9 +362,9 @@ static int file_flag(int argc, char **argv, const char *cmd, const char **file)
     static const struct option lo[] = {{"file", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
     *file = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+f:", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:f:", lo, NULL)) != -1) {
         if (ch != 'f')
-            return usage_error("%s: bad flag", cmd);
+            return flag_error(cmd, ch, argv);
         *file = optarg;
     }
     if (!*file)
@@ -469,9 +485,9 @@ static int cmd_list(struct cmd_ctx *c, int argc, char **argv)
     static const struct option lo[] = {{"long", no_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
     struct list_out o = {0};
     int ch;
-    while ((ch = getopt_long(argc, argv, "+l", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:l", lo, NULL)) != -1) {
         if (ch != 'l')
-            return usage_error("list: bad flag");
+            return flag_error("list", ch, argv);
         o.longfmt = true;
     }
     const char *prefix = optind < argc ? argv[optind++] : NULL;
@@ -653,13 +669,13 @@ static int cmd_status(struct cmd_ctx *c, int argc, char **argv)
     bool json = false;
     const char *file = NULL;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+jf:", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:jf:", lo, NULL)) != -1) {
         if (ch == 'j')
             json = true;
         else if (ch == 'f')
             file = optarg;
         else
-            return usage_error("status: bad flag");
+            return flag_error("status", ch, argv);
     }
     if (optind < argc)
         return usage_error("status: unexpected argument '%s'", argv[optind]);
@@ -733,8 +749,9 @@ int main(int argc, char **argv)
     struct cmd_ctx c = {.config_path = "zstor_config.toml"};
     const char *log_file = NULL;
     int ch;
+    opterr = 0; /* flag_error says what is wrong, in one line */
     /* "+": stop at the command, whose own flags (store -d) come after it */
-    while ((ch = getopt_long(argc, argv, "+c:dh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:c:dh", lo, NULL)) != -1) {
         switch (ch) {
         case 'c':
             c.config_path = optarg;
@@ -749,8 +766,7 @@ int main(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
+            return flag_error("", ch, argv);
         }
     }
     if (optind >= argc)

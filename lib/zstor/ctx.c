@@ -188,8 +188,13 @@ static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *addre
     o.dir_nocreate = !(z->o.dir_create && k->is_dir && may_create(z, address + 6));
     int rc = qs_backend_open(&k->be, &o);
     if (rc == 0 && !k->is_dir) {
+        /* probes: one quick retry, and an answer within the connect timeout, so that a
+         * server that accepts but never answers (hung, stopped) costs seconds, not the
+         * request timeout of real transfers twice */
         o.attempts = 2;
         o.backoff_ms = 50;
+        if (o.request_timeout_ms > cfg->connect_timeout_ms)
+            o.request_timeout_ms = cfg->connect_timeout_ms;
         rc = qs_backend_open(&k->probe_be, &o);
     }
     return rc;

@@ -7,7 +7,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zstortest  # noqa: E402
-from zstortest import FakeServer, FakeZdb, ZstorTestCase, key_hex, zstor_binary  # noqa: E402
+from zstortest import (FakeServer, FakeZdb, SilentServer, ZstorTestCase, key_hex,  # noqa: E402
+                       zstor_binary)
 
 FAST = "retries = 1\nretry_backoff_ms = 20\nconnect_timeout_ms = 2000\nrequest_timeout_ms = 3000"
 
@@ -85,6 +86,33 @@ class Errors(ZstorTestCase):
         self.assertOk(r)
         with open(self.file, "rb") as f:
             self.assertEqual(r.out, f.read())
+
+    def test_silent_backends_cost_seconds_not_the_request_timeout(self):
+        # a meta and a data backend that accept connections and never answer (a hung
+        # zdb): the probes give up after the connect timeout, so reads skip them and a
+        # store is refused at once instead of after the request timeout (here 10 minutes,
+        # twice; the command's own limit below would then fail the test)
+        fake = SilentServer()
+        self.addCleanup(fake.close)
+        meta = list(self.c.meta)
+        meta[1] = type("B", (), {"address": fake.address, "ns": "m1", "kind": "zdb"})()
+        data = list(self.c.data)
+        data[5] = type("B", (), {"address": fake.address, "ns": "d5", "kind": "zdb",
+                                 "group": data[5].group})()
+        slow = "retries = 1\nconnect_timeout_ms = 1000\nrequest_timeout_ms = 600000"
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "silent.toml"), meta=meta,
+                                  data=data, extra=slow)
+        r = self.c.zstor("retrieve", "-f", self.file, "-o", "-", config=cfg, timeout=150)
+        self.assertOk(r)
+        with open(self.file, "rb") as f:
+            self.assertEqual(r.out, f.read())
+        r = self.c.zstor("store", "-f", self.new, config=cfg, timeout=150)
+        self.assertFails(r, "store", "new.bin", "meta backend not usable", fake.address,
+                         "timeout")
+        r = self.c.zstor("status", config=cfg, timeout=150)
+        self.assertOk(r)
+        self.assertIn("timeout", r.text())
+        self.unchanged()
 
     def test_list_without_scan(self):
         # metadata servers without SCAN (a zdb that has no key listing): store and
@@ -196,6 +224,22 @@ class Usage(ZstorTestCase):
             rc, err = self.run_bare(*args)
             self.assertEqual(rc, 2, (args, err))
             self.assertIn("usage: zstor", err)
+
+    def test_flag_errors_name_the_flag_in_one_line(self):
+        # getopt's own messages ("invalid option -- 'x'" with the binary's path) are off
+        for args, line in ((("store", "-x"), "zstor: store: unknown flag '-x'"),
+                           (("retrieve", "-f", "a", "-o"), "zstor: retrieve: -o needs a value"),
+                           (("status", "--bogus"), "zstor: status: unknown flag '--bogus'"),
+                           (("list", "--long=3"), "zstor: list: --long takes no value"),
+                           (("check", "--file"), "zstor: check: --file needs a value"),
+                           (("-c",), "zstor: -c needs a value"),
+                           (("--nope", "status"), "zstor: unknown flag '--nope'")):
+            rc, err = self.run_bare(*args)
+            self.assertEqual(rc, 2, (args, err))
+            lines = err.splitlines()
+            self.assertEqual(lines[0], line, (args, err))
+            self.assertEqual(lines[1][:12], "usage: zstor", (args, err))
+            self.assertEqual([l for l in lines if l.startswith("zstor")], [line], (args, err))
 
     def test_daemon_commands_say_so(self):
         rc, err = self.run_bare("monitor")

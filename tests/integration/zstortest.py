@@ -4,7 +4,8 @@
   be killed on its own), a data namespace per data backend (NSSET mode seq) and a meta
   namespace per meta backend (user mode), or dir:// share directories instead; writes a
   zstor config for them and runs <build>/zstor/zstor with it.
-- FakeServer: a TCP server in a thread that answers anything with garbage.
+- FakeServer: a TCP server in a thread that answers anything with garbage; SilentServer
+  never answers.
 - main(): as zdbtest.main(), also checks that the zstor binary exists.
 
 Every process is stopped by its PID; every wait is bounded.
@@ -317,6 +318,28 @@ class FakeServer:
         self.stop = True
         self.thread.join(5)
         self.sock.close()
+
+
+class SilentServer(FakeServer):
+    """Accepts connections and never answers (a hung or stopped server): every byte sent
+    to it is read and dropped, the connection stays open until close()."""
+
+    def __init__(self):
+        super().__init__(reply=b"")
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        try:
+            while not self.stop:
+                try:
+                    if not conn.recv(65536):
+                        break
+                except socket.timeout:
+                    continue
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
 
 class FakeZdb(FakeServer):
