@@ -322,6 +322,102 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
     return 0;
 }
 
+/* ---- commands over a stored directory: every file stored below it ---- */
+
+/* One file of a directory; many: output lines name the file. 0 or the exit status. */
+typedef int (*file_fn)(struct cmd_ctx *c, const char *path, bool many);
+
+struct below_job {
+    struct cmd_ctx *c;
+    file_fn fn; /* NULL: count only */
+    uint64_t n, failed, unreadable;
+};
+
+static int below_one(void *ud, const struct zstor_list_entry *e)
+{
+    struct below_job *j = ud;
+    if (e->rc < 0) {
+        j->unreadable++;
+        return 0;
+    }
+    j->n++;
+    if (j->fn && j->fn(j->c, e->path, true) != 0)
+        j->failed++;
+    return 0;
+}
+
+/* The files stored below file when it is a directory (root: every file), fn run on each;
+ * -1 with nothing done when file cannot be a directory (a path outside root). The
+ * library's error message is lost. */
+static int64_t each_below(struct cmd_ctx *c, const char *file, file_fn fn, struct below_job *j)
+{
+    char *below = NULL;
+    *j = (struct below_job){.c = c, .fn = fn};
+    if (zstor_path_below(c->z, file, &below) < 0)
+        return -1;
+    int rc = zstor_list(c->z, below, below_one, j);
+    free(below);
+    if (rc < 0 && j->n == 0)
+        return -1;
+    return (int64_t)j->n;
+}
+
+/* fn failed on file with code rc (its message in the library's error): when file is a
+ * stored directory, or root, fn runs on every file below it instead. The exit status. */
+static int or_each_below(struct cmd_ctx *c, const char *what, const char *file, int rc, file_fn fn)
+{
+    char why[1024];
+    snprintf(why, sizeof(why), "%s", qs_err_msg());
+    struct below_job j;
+    if ((rc != QS_ENOTFOUND && rc != QS_EINVAL) || each_below(c, file, fn, &j) <= 0) {
+        report("%s", why);
+        return 1;
+    }
+    if (j.unreadable)
+        qs_log(QS_LOG_WARN, "%s %s: %llu stored records could not be read (zstor list says why)",
+               what, file, (unsigned long long)j.unreadable);
+    if (j.failed) {
+        report("%s %s: %llu of %llu files failed", what, file, (unsigned long long)j.failed,
+               (unsigned long long)j.n);
+        return 1;
+    }
+    return 0;
+}
+
+/* A command that takes one file was given a stored directory: "not stored" would mislead. */
+static void report_not_a_file(struct cmd_ctx *c, const char *what, const char *file)
+{
+    char why[1024];
+    snprintf(why, sizeof(why), "%s", qs_err_msg());
+    struct below_job j;
+    if (each_below(c, file, NULL, &j) > 0)
+        report("%s %s: a stored directory (%llu files below it), not a file: %s takes one file "
+               "(zstor list %s shows them)",
+               what, file, (unsigned long long)j.n, what, file);
+    else
+        report("%s", why);
+}
+
+static void print_rebuilt(const char *name, const struct zstor_rebuild_result *res)
+{
+    printf("rebuilt %s: %s%u shard positions moved, %llu shard values written, %llu old "
+           "deleted%s\n",
+           name, res->reencoded ? "re-encoded, " : "", res->moved,
+           (unsigned long long)res->rewritten, (unsigned long long)res->deleted,
+           res->meta_fixed ? ", metadata rewritten" : "");
+}
+
+static int rebuild_one(struct cmd_ctx *c, const char *path, bool many)
+{
+    struct zstor_rebuild_result res;
+    if (zstor_rebuild(c->z, path, NULL, &res) < 0) {
+        report("%s", qs_err_msg());
+        return 1;
+    }
+    print_rebuilt(path, &res);
+    return 0;
+}
+
 static int cmd_rebuild(struct cmd_ctx *c, int argc, char **argv)
 {
     static const struct option lo[] = {{"file", required_argument, NULL, 'f'},
@@ -344,15 +440,14 @@ static int cmd_rebuild(struct cmd_ctx *c, int argc, char **argv)
     if (open_ctx(c, true))
         return 1;
     struct zstor_rebuild_result res;
-    if (zstor_rebuild(c->z, file, key, &res) < 0) {
+    int rc = zstor_rebuild(c->z, file, key, &res);
+    if (rc < 0 && file)
+        return or_each_below(c, "rebuild", file, rc, rebuild_one);
+    if (rc < 0) {
         report("%s", qs_err_msg());
         return 1;
     }
-    printf("rebuilt %s: %s%u shard positions moved, %llu shard values written, %llu old "
-           "deleted%s\n",
-           file ? file : key, res.reencoded ? "re-encoded, " : "", res.moved,
-           (unsigned long long)res.rewritten, (unsigned long long)res.deleted,
-           res.meta_fixed ? ", metadata rewritten" : "");
+    print_rebuilt(file ? file : key, &res);
     return 0;
 }
 
@@ -411,11 +506,46 @@ static int cmd_delete(struct cmd_ctx *c, int argc, char **argv)
         return rc;
     if (open_ctx(c, false))
         return 1;
-    if (zstor_delete(c->z, file) < 0) {
-        report("%s", qs_err_msg());
+    if ((rc = zstor_delete(c->z, file)) < 0) {
+        if (rc == QS_ENOTFOUND || rc == QS_EINVAL)
+            report_not_a_file(c, "delete", file);
+        else
+            report("%s", qs_err_msg());
         return 1;
     }
     return 0;
+}
+
+/* Prints what scrub found; the exit status. */
+static int print_scrub(const char *file, bool many, const struct zstor_scrub_result *res)
+{
+    unsigned damaged = 0;
+    for (unsigned p = 0; p < res->nshards; p++) {
+        if (!res->bad[p] && !res->missing[p])
+            continue;
+        damaged++;
+        printf("%s%sshard %u: %llu of %llu chunks corrupt, %llu missing\n", many ? file : "",
+               many ? ": " : "", p, (unsigned long long)res->bad[p],
+               (unsigned long long)res->chunks, (unsigned long long)res->missing[p]);
+    }
+    if (damaged) {
+        report("scrub %s: %u of %u shards damaged (zstor rebuild -f repairs them)", file, damaged,
+               res->nshards);
+        return 1;
+    }
+    printf("%s: all %u shards of %llu chunks verified\n", file, res->nshards,
+           (unsigned long long)res->chunks);
+    return 0;
+}
+
+static int scrub_one(struct cmd_ctx *c, const char *file, bool many)
+{
+    struct zstor_scrub_result res;
+    if (zstor_scrub(c->z, file, &res) < 0) {
+        report("%s", qs_err_msg());
+        return 1;
+    }
+    return print_scrub(file, many, &res);
 }
 
 static int cmd_scrub(struct cmd_ctx *c, int argc, char **argv)
@@ -427,34 +557,18 @@ static int cmd_scrub(struct cmd_ctx *c, int argc, char **argv)
     if (open_ctx(c, false))
         return 1;
     struct zstor_scrub_result res;
-    if (zstor_scrub(c->z, file, &res) < 0) {
-        report("%s", qs_err_msg());
-        return 1;
-    }
-    unsigned damaged = 0;
-    for (unsigned p = 0; p < res.nshards; p++) {
-        if (!res.bad[p] && !res.missing[p])
-            continue;
-        damaged++;
-        printf("shard %u: %llu of %llu chunks corrupt, %llu missing\n", p,
-               (unsigned long long)res.bad[p], (unsigned long long)res.chunks,
-               (unsigned long long)res.missing[p]);
-    }
-    if (damaged) {
-        report("scrub %s: %u of %u shards damaged (zstor rebuild -f repairs them)", file, damaged,
-               res.nshards);
-        return 1;
-    }
-    printf("%s: all %u shards of %llu chunks verified\n", file, res.nshards,
-           (unsigned long long)res.chunks);
-    return 0;
+    rc = zstor_scrub(c->z, file, &res);
+    if (rc < 0)
+        return or_each_below(c, "scrub", file, rc, scrub_one);
+    return print_scrub(file, false, &res);
 }
 
 /* ---- list ---- */
 
 struct list_out {
     bool longfmt;
-    uint64_t n;
+    uint64_t n, unreadable;
+    char first[1024]; /* why the first unreadable record is */
 };
 
 static int list_one(void *ud, const struct zstor_list_entry *e)
@@ -462,7 +576,12 @@ static int list_one(void *ud, const struct zstor_list_entry *e)
     struct list_out *o = ud;
     o->n++;
     if (e->rc < 0) {
-        qs_log(QS_LOG_WARN, "list: %s: unreadable: %s", e->key, e->error ? e->error : "?");
+        /* one line in the end (a wrong meta key makes every record unreadable) */
+        const char *why = e->error ? e->error : "?";
+        if (!o->unreadable++)
+            snprintf(o->first, sizeof(o->first), "%s%s%s", strstr(why, e->key) ? "" : e->key,
+                     strstr(why, e->key) ? "" : ": ", why);
+        qs_log(QS_LOG_DEBUG, "list: %s: unreadable: %s", e->key, why);
         return 0;
     }
     if (o->longfmt) {
@@ -497,6 +616,11 @@ static int cmd_list(struct cmd_ctx *c, int argc, char **argv)
         return 1;
     if (zstor_list(c->z, prefix, list_one, &o) < 0) {
         report("list: %s", qs_err_msg());
+        return 1;
+    }
+    if (o.unreadable) {
+        report("list: %llu of %llu stored records could not be read, the first: %s",
+               (unsigned long long)o.unreadable, (unsigned long long)o.n, o.first);
         return 1;
     }
     return 0;
@@ -612,8 +736,11 @@ static int status_file(struct cmd_ctx *c, const char *file, bool json)
     struct zstor_meta_open_info info;
     int rc = zstor_stat(c->z, file, &r, &info);
     if (rc < 0) {
-        report("status %s: %s", file, qs_err_msg());
         zstor_meta_record_free(&r);
+        char why[1024];
+        snprintf(why, sizeof(why), "status %s: %s", file, qs_err_msg());
+        qs_err_set(rc, "%s", why);
+        report_not_a_file(c, "status -f", file);
         return 1;
     }
     bool up[255], incfg[255];
@@ -730,8 +857,10 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
     } else {
         printf("placement for %u+%u shards:", c->cfg->minimal_shards,
                c->cfg->expected_shards - c->cfg->minimal_shards);
-        for (unsigned i = 0; i < c->cfg->expected_shards; i++)
-            printf(" %s", rows[nmeta + out[i]].address);
+        for (unsigned i = 0; i < c->cfg->expected_shards; i++) {
+            const struct zstor_backend_status *s = &rows[nmeta + out[i]];
+            printf(" %s%s%s", s->address, s->ns[0] ? "/" : "", s->ns);
+        }
         printf("\n");
     }
     free(rows);

@@ -379,23 +379,35 @@ void zs_bg_probe_wait(struct zs_bg *bg)
 
 /* ---- paths ---- */
 
+/* path made absolute against the working directory: *abs is malloc'ed when it had to be,
+ * else NULL (and *out is path itself). */
+static int absolute(const char *path, const char **out, char **abs)
+{
+    *abs = NULL;
+    *out = path;
+    if (!path || !*path)
+        return qs_err_set(QS_EINVAL, "empty path");
+    if (path[0] == '/')
+        return 0;
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return qs_err_sys(QS_EIO, errno, "getcwd");
+    if (asprintf(abs, "%s/%s", cwd, path) < 0) {
+        *abs = NULL;
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    }
+    *out = *abs;
+    return 0;
+}
+
 int zstor_path_key(const struct zstor_ctx *z, const char *path, char key[256], char **rel)
 {
     if (rel)
         *rel = NULL;
-    if (!path || !*path)
-        return qs_err_set(QS_EINVAL, "empty path");
-    char *abs = NULL;
-    if (path[0] != '/') {
-        char cwd[4096];
-        if (!getcwd(cwd, sizeof(cwd)))
-            return qs_err_sys(QS_EIO, errno, "getcwd");
-        if (asprintf(&abs, "%s/%s", cwd, path) < 0)
-            return qs_err_set(QS_ENOMEM, "out of memory");
-        path = abs;
-    }
-    char *r = NULL;
-    int rc = zstor_meta_path_rel(z->cfg->root, path, &r);
+    char *abs, *r = NULL;
+    int rc = absolute(path, &path, &abs);
+    if (rc == 0)
+        rc = zstor_meta_path_rel(z->cfg->root, path, &r);
     if (rc == 0)
         rc = zstor_meta_key_rel(z->cfg->meta.prefix, r, key);
     free(abs);
@@ -403,6 +415,37 @@ int zstor_path_key(const struct zstor_ctx *z, const char *path, char key[256], c
         *rel = r;
     else
         free(r);
+    return rc;
+}
+
+/* True when path (absolute) is root itself. */
+static bool is_root(const char *root, const char *path)
+{
+    char *cp = NULL, *cr = NULL;
+    bool same = root && *root && zstor_meta_path_clean(path, &cp) == 0 &&
+                zstor_meta_path_clean(root, &cr) == 0 && strcmp(cp, cr) == 0;
+    free(cp);
+    free(cr);
+    return same;
+}
+
+int zstor_path_below(const struct zstor_ctx *z, const char *path, char **below)
+{
+    *below = NULL;
+    char *abs, *r = NULL;
+    int rc = absolute(path, &path, &abs);
+    if (rc == 0 && is_root(z->cfg->root, path)) {
+        if (!(*below = strdup("")))
+            rc = qs_err_set(QS_ENOMEM, "out of memory");
+    } else if (rc == 0 && (rc = zstor_meta_path_rel(z->cfg->root, path, &r)) == 0) {
+        size_t n = strlen(r);
+        if (asprintf(below, "%s%s", r, n && r[n - 1] == '/' ? "" : "/") < 0) {
+            *below = NULL;
+            rc = qs_err_set(QS_ENOMEM, "out of memory");
+        }
+    }
+    free(r);
+    free(abs);
     return rc;
 }
 

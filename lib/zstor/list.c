@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "meta/key.h"
 #include "util/log.h"
@@ -98,8 +99,11 @@ int zs_list(struct zstor_ctx *z, zs_list_fn fn, void *ud)
     if (rc == 0 && ok == 0)
         rc = qs_err_set(first_rc ? first_rc : QS_EIO, "cannot list the metadata: %s",
                         first_err[0] ? first_err : "no meta backend");
-    else if (rc == 0 && first_rc)
+    else if (rc == 0 && first_rc && ok + 1 == z->nmeta)
         qs_log(QS_LOG_WARN, "list: %s", first_err);
+    else if (rc == 0 && first_rc)
+        qs_log(QS_LOG_WARN, "list: %zu of %zu meta backends could not be listed, the first: %s",
+               z->nmeta - ok, z->nmeta, first_err);
     if (rc == 0 && all.n)
         qsort(all.v, all.n, sizeof(*all.v), cmp_str);
     for (size_t i = 0; rc == 0 && i < all.n; i++) {
@@ -135,6 +139,7 @@ struct item {
 struct collect {
     struct zstor_ctx *z;
     const char *prefix;
+    char *abs; /* a relative prefix made absolute against the working directory, or NULL */
     struct item *v;
     size_t n, cap;
 };
@@ -149,7 +154,8 @@ static int collect(void *ud, const char *key, const struct zstor_meta_record *r,
                      r->path) < 0)
             return qs_err_set(QS_ENOMEM, "out of memory");
         size_t pl = c->prefix ? strlen(c->prefix) : 0;
-        if (pl && strncmp(it.path, c->prefix, pl) != 0 && strncmp(r->path, c->prefix, pl) != 0) {
+        if (pl && strncmp(it.path, c->prefix, pl) != 0 && strncmp(r->path, c->prefix, pl) != 0 &&
+            !(c->abs && strncmp(it.path, c->abs, strlen(c->abs)) == 0)) {
             free(it.path);
             return 0;
         }
@@ -186,9 +192,26 @@ static int cmp_item(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
+/* cwd/prefix, cleaned, keeping a trailing slash (so that "dir/" does not match "dir2"). */
+static char *absolute_prefix(const char *prefix)
+{
+    char cwd[4096], *joined = NULL, *clean = NULL, *out = NULL;
+    size_t n = strlen(prefix);
+    if (!getcwd(cwd, sizeof(cwd)) || asprintf(&joined, "%s/%s", cwd, prefix) < 0)
+        return NULL;
+    if (zstor_meta_path_clean(joined, &clean) == 0 &&
+        asprintf(&out, "%s%s", clean, prefix[n - 1] == '/' && strcmp(clean, "/") ? "/" : "") < 0)
+        out = NULL;
+    free(joined);
+    free(clean);
+    return out;
+}
+
 int zstor_list(struct zstor_ctx *z, const char *prefix, zstor_list_fn fn, void *ud)
 {
     struct collect c = {.z = z, .prefix = prefix};
+    if (prefix && *prefix && *prefix != '/')
+        c.abs = absolute_prefix(prefix); /* best effort: the other two matches still work */
     int rc = zs_list(z, collect, &c);
     if (rc == 0 && c.n)
         qsort(c.v, c.n, sizeof(*c.v), cmp_item);
@@ -208,5 +231,6 @@ int zstor_list(struct zstor_ctx *z, const char *prefix, zstor_list_fn fn, void *
         free(c.v[i].error);
     }
     free(c.v);
+    free(c.abs);
     return rc;
 }

@@ -23,7 +23,8 @@ struct zstor_list_entry {
 /* Called per file, in path order (unreadable records last, by key). Return 0 to go on. */
 typedef int (*zstor_list_fn)(void *ud, const struct zstor_list_entry *e);
 
-/* Lists the stored files whose path (or stored name) starts with prefix (NULL = all).
+/* Lists the stored files whose path (or stored name) starts with prefix (NULL = all); a
+ * relative prefix also matches paths below the working directory (cwd/prefix).
  * Errors: QS_EINVAL when no meta backend can list keys (the message says why),
  * transport errors when none answers, or the callback's code. */
 int zstor_list(struct zstor_ctx *z, const char *prefix, zstor_list_fn fn, void *ud) QS_MUST_CHECK;

@@ -225,21 +225,36 @@ struct dir_job {
     struct zstor_ctx *z;
     const char *below; /* stored name prefix, ending in '/' (or "" for everything) */
     size_t blen;
+    const char *out; /* NULL: each file to its own path; else the tree goes below out */
+    bool count_only; /* only count the files (a directory cannot go to one stream) */
     struct zstor_retrieve_result *res;
-    uint64_t found, failed;
-    int first_rc;
+    uint64_t found, failed, unreadable;
+    int first_rc, unreadable_rc;
     char first_msg[900];
+    char unreadable_msg[900];
 };
 
 static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r, int lrc)
 {
     struct dir_job *j = ud;
-    if (lrc < 0 || strncmp(r->path, j->below, j->blen) != 0)
+    if (lrc < 0) { /* whose path it is, is unknown */
+        if (!j->unreadable++) {
+            j->unreadable_rc = lrc;
+            snprintf(j->unreadable_msg, sizeof(j->unreadable_msg), "%s", qs_err_msg());
+        }
+        return 0;
+    }
+    if (strncmp(r->path, j->below, j->blen) != 0)
         return 0;
     j->found++;
+    if (j->count_only)
+        return 0;
     const struct zstor_config *cfg = j->z->cfg;
     char *dest = NULL;
-    if (asprintf(&dest, "%s%s%s", cfg->root ? cfg->root : "", cfg->root ? "/" : "", r->path) < 0)
+    int n = j->out ? asprintf(&dest, "%s/%s", j->out, r->path + j->blen)
+                   : asprintf(&dest, "%s%s%s", cfg->root ? cfg->root : "", cfg->root ? "/" : "",
+                              r->path);
+    if (n < 0)
         return qs_err_set(QS_ENOMEM, "out of memory");
     int rc = usable(j->z, r);
     if (rc == 0)
@@ -257,6 +272,50 @@ static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r,
     return 0;
 }
 
+/* path is not stored as a file (why: the message of that): every file stored below it,
+ * to its own path or below o->out. */
+static int retrieve_dir(struct zstor_ctx *z, const char *path, const char *why,
+                        const struct zstor_retrieve_opts *o, struct zstor_retrieve_result *res)
+{
+    struct dir_job j = {.z = z, .res = res, .out = o->out, .count_only = o->out_fd >= 0};
+    char *below = NULL;
+    int rc = zstor_path_below(z, path, &below);
+    if (rc < 0)
+        return rc;
+    j.below = below;
+    j.blen = strlen(below);
+    int lrc = zs_list(z, dir_one, &j);
+    if (j.unreadable && !j.count_only) {
+        if (j.blen == 0) { /* everything was asked for: these are files not retrieved */
+            j.found += j.unreadable;
+            j.failed += j.unreadable;
+            if (!j.first_rc) {
+                j.first_rc = j.unreadable_rc;
+                snprintf(j.first_msg, sizeof(j.first_msg), "%s", j.unreadable_msg);
+            }
+        } else {
+            qs_log(QS_LOG_WARN,
+                   "%llu stored records could not be read, files below %s may be among them: "
+                   "%s",
+                   (unsigned long long)j.unreadable, path, j.unreadable_msg);
+        }
+    }
+    if (lrc < 0 && j.found == 0)
+        rc = qs_err_set(QS_ENOTFOUND, "%s (and listing failed: %s)", why, qs_err_msg());
+    else if (j.found == 0)
+        rc = qs_err_set(QS_ENOTFOUND, "not stored (%s)", why);
+    else if (j.count_only)
+        rc = qs_err_set(QS_EINVAL,
+                        "a stored directory (%llu files below it), not a file: -o - writes one "
+                        "file (give -o DIR for the tree)",
+                        (unsigned long long)j.found);
+    else if (j.failed)
+        rc = qs_err_set(j.first_rc, "%llu of %llu files failed, the first: %s",
+                        (unsigned long long)j.failed, (unsigned long long)j.found, j.first_msg);
+    free(below);
+    return rc;
+}
+
 int zstor_retrieve(struct zstor_ctx *z, const char *path, const struct zstor_retrieve_opts *o,
                    struct zstor_retrieve_result *res)
 {
@@ -267,8 +326,20 @@ int zstor_retrieve(struct zstor_ctx *z, const char *path, const struct zstor_ret
     if (!res)
         res = &local;
     memset(res, 0, sizeof(*res));
-    char key[256], *rel = NULL;
-    int rc = zstor_path_key(z, path, key, &rel);
+    char key[256], why[600];
+    int rc = zstor_path_key(z, path, key, NULL);
+    if (rc == QS_EINVAL) {
+        /* root itself: every stored file */
+        char *below = NULL;
+        snprintf(why, sizeof(why), "%s", qs_err_msg());
+        bool root = zstor_path_below(z, path, &below) == 0 && !*below;
+        free(below);
+        if (root)
+            rc = retrieve_dir(z, path, "nothing is stored", o, res);
+        else
+            qs_err_set(rc, "%s", why);
+        return rc < 0 ? fail(rc, path) : 0;
+    }
     if (rc < 0)
         return fail(rc, path);
     struct zstor_meta_record r;
@@ -276,46 +347,14 @@ int zstor_retrieve(struct zstor_ctx *z, const char *path, const struct zstor_ret
     zs_bg_probe_start(&bg, z); /* the data backends' health, while the metadata comes */
     rc = zs_meta_load(z, key, &r, NULL, NULL);
     zs_bg_probe_wait(&bg);
-    if (rc == QS_ENOTFOUND && !o->out && o->out_fd < 0) {
-        /* maybe a stored directory */
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
-        struct dir_job j = {.z = z, .res = res};
-        char *below = NULL;
-        if (asprintf(&below, "%s/", rel) < 0) {
-            rc = qs_err_set(QS_ENOMEM, "out of memory");
-        } else {
-            j.below = below;
-            j.blen = strlen(below);
-            int lrc = zs_list(z, dir_one, &j);
-            if (lrc < 0 && j.found == 0)
-                rc = qs_err_set(QS_ENOTFOUND, "%s (and listing failed: %s)", msg, qs_err_msg());
-            else if (j.found == 0)
-                rc = qs_err_set(QS_ENOTFOUND, "not stored (%s)", msg);
-            else if (j.failed)
-                rc = qs_err_set(j.first_rc, "%llu of %llu files failed, the first: %s",
-                                (unsigned long long)j.failed, (unsigned long long)j.found,
-                                j.first_msg);
-            else
-                rc = 0;
-        }
-        free(below);
-        free(rel);
-        zstor_meta_record_free(&r);
-        return rc < 0 ? fail(rc, path) : 0;
-    }
-    free(rel);
-    if (rc == QS_ENOTFOUND) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
-        rc = qs_err_set(QS_ENOTFOUND, "not stored (%s)", msg);
-    }
-    if (rc == 0)
+    if (rc == QS_ENOTFOUND) { /* maybe a stored directory */
+        snprintf(why, sizeof(why), "%s", qs_err_msg());
+        rc = retrieve_dir(z, path, why, o, res);
+    } else if (rc == 0) {
         rc = usable(z, &r);
-    if (rc == 0) {
-        if (o->out_fd >= 0)
+        if (rc == 0 && o->out_fd >= 0)
             rc = decode_to(z, &r, o->out_fd, false, path, res);
-        else
+        else if (rc == 0)
             rc = retrieve_file(z, &r, o->out ? o->out : path, res);
     }
     zstor_meta_record_free(&r);

@@ -27,10 +27,12 @@ struct zstor_retrieve_result {
 };
 
 /* Retrieves the file stored as path (keyed as zstor_path_key does). When nothing is
- * stored under path itself, every stored file below it (a stored directory) is retrieved
- * to its own path (out must then be NULL). Errors: QS_ENOTFOUND (nothing stored),
- * QS_EDENIED (wrong meta or data key), QS_ETOOFEW (not enough shards or meta pieces),
- * QS_ECORRUPT (the data does not authenticate or match its checksum), QS_EIO. */
+ * stored under path itself, or path is root, every stored file below it (a stored
+ * directory) is retrieved to its own path, or with out set to out/<path below the
+ * directory> (out_fd: QS_EINVAL, one stream holds one file). Errors: QS_ENOTFOUND
+ * (nothing stored), QS_EDENIED (wrong meta or data key), QS_ETOOFEW (not enough shards
+ * or meta pieces), QS_ECORRUPT (the data does not authenticate or match its checksum),
+ * QS_EIO. */
 int zstor_retrieve(struct zstor_ctx *z, const char *path, const struct zstor_retrieve_opts *o,
                    struct zstor_retrieve_result *res) QS_MUST_CHECK;
 

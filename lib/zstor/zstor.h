@@ -55,4 +55,10 @@ void zstor_ctx_free(struct zstor_ctx *z);
 int zstor_path_key(const struct zstor_ctx *z, const char *path, char key[256],
                    char **rel) QS_MUST_CHECK;
 
+/* The stored-name prefix of every file stored below the directory path (made absolute as
+ * zstor_path_key does): "NAME/", or "" when path is root itself (every stored file), into
+ * *below (malloc'ed); zstor_list(z, below, ...) lists exactly the files below path.
+ * QS_EINVAL when path is outside root. */
+int zstor_path_below(const struct zstor_ctx *z, const char *path, char **below) QS_MUST_CHECK;
+
 #endif

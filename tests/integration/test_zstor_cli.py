@@ -3,6 +3,7 @@ directories end to end, with no server at all."""
 
 import json
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,12 +47,61 @@ class Commands(ZstorTestCase):
         self.assertIn("could not be deleted", r.err)
         self.assertEqual(c.zstor("check", "-f", c.path("l/e")).out, b"")
 
+    def test_stored_directory(self):
+        # what `store -f DIR` stored, the other commands take as DIR too
+        c = self.new_cluster(extra=FAST)
+        files = {"t/a": b"A" * 5000, "t/s/b": os.urandom(70000), "t/s/c/d": b"", "u/x": b"x"}
+        for n, d in files.items():
+            c.write(n, d)
+        self.assertOk(c.zstor("store", "-f", c.path("t")))
+        self.assertOk(c.zstor("store", "-f", c.path("u")))
+        # retrieve -o DIR: the tree below DIR
+        out = os.path.join(c.tmp, "out")
+        self.assertOk(c.zstor("retrieve", "-f", c.path("t"), "-o", out))
+        got = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
+        self.assertEqual(got, ["a", "s/b", "s/c/d"])
+        for n in ("t/a", "t/s/b", "t/s/c/d"):
+            with open(os.path.join(out, n[2:]), "rb") as f:
+                self.assertEqual(f.read(), files[n], n)
+        # -o -: one stream holds one file
+        r = c.zstor("retrieve", "-f", c.path("t"), "-o", "-")
+        self.assertFails(r, "retrieve", "stored directory (3 files below it)", "-o -")
+        self.assertEqual(r.out, b"")
+        # root itself: every stored file, each to its own path
+        shutil.rmtree(c.root)
+        os.makedirs(c.root)
+        self.assertOk(c.zstor("retrieve", "-f", c.root))
+        for n, d in files.items():
+            with open(c.path(n), "rb") as f:
+                self.assertEqual(f.read(), d, n)
+        # scrub and rebuild go over every file below the directory
+        r = c.zstor("scrub", "-f", c.path("t"))
+        self.assertOk(r)
+        self.assertEqual(r.text().count("all 6 shards of"), 3, repr(r))
+        r = c.zstor("rebuild", "-f", c.path("t", "s"))
+        self.assertOk(r)
+        self.assertEqual(sorted(l.split(":")[0] for l in r.text().splitlines()),
+                         ["rebuilt " + c.path("t/s/b"), "rebuilt " + c.path("t/s/c/d")])
+        # delete and status -f take one file and say that this is a directory
+        r = c.zstor("delete", "-f", c.path("t"))
+        self.assertFails(r, "delete", "stored directory (3 files below it)")
+        r = c.zstor("status", "-f", c.path("t"))
+        self.assertFails(r, "status -f", "stored directory (3 files below it)")
+        r = c.zstor("rebuild", "-f", c.path("none"))
+        self.assertFails(r, "rebuild", "not stored")
+        # list takes a prefix relative to the working directory as well
+        r = c.zstor("list", "root/t/s", cwd=c.tmp)
+        self.assertOk(r)
+        self.assertEqual(r.text().split(), [c.path("t/s/b"), c.path("t/s/c/d")])
+
     def test_test_and_status_file(self):
         c = self.new_cluster(extra=FAST)
         r = c.zstor("test")
         self.assertOk(r)
         self.assertEqual(r.text().count("ok    "), 10)
         self.assertIn("placement for 4+2 shards:", r.text())
+        placed = r.text().split("shards:")[1].split()
+        self.assertEqual(sorted(placed), sorted("%s/%s" % (b.address, b.ns) for b in c.data))
         p = c.write("s", b"status")
         self.assertOk(c.zstor("store", "-f", p))
         r = c.zstor("status", "-f", p)

@@ -39,6 +39,9 @@ class Errors(ZstorTestCase):
         # storing over it would lose the file: refused before anything is written
         r = self.c.zstor("store", "-f", self.file, config=cfg)
         self.assertFails(r, "store", "f.bin", "meta key")
+        # list: one line for the records it cannot open (not one per record), exit 1
+        r = self.c.zstor("list", config=cfg)
+        self.assertFails(r, "list", "1 of 1 stored records could not be read", "meta key")
         self.unchanged()
 
     def test_missing_config_key(self):

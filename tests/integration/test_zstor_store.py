@@ -72,6 +72,11 @@ class StoreRetrieve(ZstorTestCase):
                 for i in dead_meta:
                     c.meta[i].kill()
                 self.retrieve_all(c, files)
+                # list too, and its warning counts the meta backends it could not list
+                listed = c.zstor("list")
+                self.assertOk(listed)
+                self.assertEqual(sorted(listed.text().split()), sorted(files))
+                self.assertIn("2 of 4 meta backends could not be listed", listed.err)
                 # check still answers from the two meta backends left
                 r = c.zstor("check", "-f", c.path("big.bin"))
                 self.assertEqual(r.text().strip(), b2(files[c.path("big.bin")]))

@@ -229,10 +229,10 @@ class Cluster:
             f.write(self.config_text(**kw))
         return path
 
-    def zstor(self, *args, config=None, timeout=ZSTOR_TIMEOUT, stdin=None):
+    def zstor(self, *args, config=None, timeout=ZSTOR_TIMEOUT, stdin=None, cwd=None):
         argv = ["-c", config or self.config] + list(args)
         proc = subprocess.run([zstor_binary()] + argv, stdin=subprocess.DEVNULL if stdin is None else stdin,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, cwd=cwd)
         res = Result(argv, proc)
         for m in zdbtest.SANITIZER_MARKERS:
             if m in res.err:
