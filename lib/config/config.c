@@ -717,6 +717,13 @@ static int parse_root(const struct ctx *c, const struct toml_table *root)
         if ((rc = get_string(c, root, "", 0, paths[i].key, false, false, MAX_PATH_LEN, dst, NULL)))
             return rc;
     }
+    if (cfg->root && cfg->root[0] != '/') {
+        /* stored names are absolute paths with root stripped: a relative root holds none */
+        char pv[80];
+        return bad(c, toml_table_get(root, "root")->line, "root",
+                   "must be an absolute path (got \"%s\")",
+                   printable(cfg->root, strlen(cfg->root), pv, sizeof(pv)));
+    }
     if (cfg->socket && strlen(cfg->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return bad(c, toml_table_get(root, "socket")->line, "socket",
                    "is too long for a unix socket path (at most %zu bytes)",

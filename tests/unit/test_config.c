@@ -462,6 +462,8 @@ static const struct error_case error_cases[] = {
      "t.toml:2: chunk_size: must be between 4096 and 67108864 (got 100)"},
     {"minimal_shards = 2", "minimal_shards = 2\nroot = \"\"", QS_EINVAL,
      "t.toml:2: root: must not be empty"},
+    {"minimal_shards = 2", "minimal_shards = 2\nroot = \"some/dir\"", QS_EINVAL,
+     "t.toml:2: root: must be an absolute path (got \"some/dir\")"},
     {"minimal_shards = 2", "minimal_shards = 2\nroot = \"/a\\u0000b\"", QS_EINVAL,
      "t.toml:2: root: must not contain a NUL character"},
     {"minimal_shards = 2",
