@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +143,31 @@ static void progress_end(void)
     pthread_mutex_unlock(&g_out.mu);
 }
 
+/* ---- interruption: SIGINT, SIGTERM, SIGHUP ---- */
+
+/* Set by the first signal: the library stops at its next chunk and undoes what the
+ * operation wrote (no orphan shards, no partial output file); a second signal ends the
+ * program at once (SA_RESETHAND). */
+static atomic_int g_cancel;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&g_cancel, 1);
+}
+
+static void catch_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
 /* ---- usage ---- */
 
 static const char usage_text[] =
@@ -211,6 +238,7 @@ static int open_ctx(struct cmd_ctx *c, bool writes)
     struct zstor_ctx_opts o;
     zstor_ctx_opts_default(&o);
     o.progress = progress;
+    o.cancel = &g_cancel;
     if (getenv("ZSTOR_DIR_NOSYNC"))
         o.dir_nosync = true;
     o.dir_create = writes; /* a first store creates dir:// share directories */
@@ -343,7 +371,7 @@ static int below_one(void *ud, const struct zstor_list_entry *e)
     j->n++;
     if (j->fn && j->fn(j->c, e->path, true) != 0)
         j->failed++;
-    return 0;
+    return atomic_load(&g_cancel) ? QS_EAGAIN : 0; /* interrupted: no more files */
 }
 
 /* The files stored below file when it is a directory (root: every file), fn run on each;
@@ -377,8 +405,8 @@ static int or_each_below(struct cmd_ctx *c, const char *what, const char *file, 
         qs_log(QS_LOG_WARN, "%s %s: %llu stored records could not be read (zstor list says why)",
                what, file, (unsigned long long)j.unreadable);
     if (j.failed) {
-        report("%s %s: %llu of %llu files failed", what, file, (unsigned long long)j.failed,
-               (unsigned long long)j.n);
+        report("%s %s: %llu of %llu files failed%s", what, file, (unsigned long long)j.failed,
+               (unsigned long long)j.n, atomic_load(&g_cancel) ? " (interrupted)" : "");
         return 1;
     }
     return 0;
@@ -906,6 +934,7 @@ int main(int argc, char **argv)
         return 1;
     }
     qs_log_set_handler(log_handler, NULL);
+    catch_signals();
 
     const char *cmd = argv[optind];
     int cargc = argc - optind;

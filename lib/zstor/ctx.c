@@ -88,6 +88,13 @@ bool zs_transport_error(int rc)
     return rc == QS_EIO || rc == QS_ETIMEOUT || rc == QS_EPROTO;
 }
 
+int zs_interrupted(const struct zstor_ctx *z)
+{
+    if (z->o.cancel && atomic_load(z->o.cancel))
+        return qs_err_set(QS_EAGAIN, "interrupted");
+    return 0;
+}
+
 bool zs_bk_down(const struct zs_bk *k)
 {
     return k->down_until && zs_now_ms() < k->down_until;

@@ -440,6 +440,8 @@ int zs_fetch(struct zstor_ctx *z, const struct zstor_meta_record *r, const int *
         }
         struct slot *s = &f->slots[c % f->w];
         while (rc == 0) {
+            if ((rc = zs_interrupted(z)) < 0)
+                break;
             for (unsigned i = 0; i < f->w && rc == 0; i++)
                 if (f->slots[i].used && &f->slots[i] != s)
                     rc = top_up(f, &f->slots[i], &left);
@@ -490,6 +492,8 @@ int zs_fetch(struct zstor_ctx *z, const struct zstor_meta_record *r, const int *
         }
         s->used = false;
         pthread_mutex_unlock(&f->mu);
+        if (rc == 0)
+            rc = zs_interrupted(z);
         if (rc == 0)
             rc = fn(ud, c, shard, len);
         for (unsigned p = 0; p < f->n; p++)

@@ -59,6 +59,8 @@ void zs_par(size_t n, void (*fn)(void *ud, size_t i), void *ud);
 /* True for errors that say the backend is unreachable (transport), not the request. */
 bool zs_transport_error(int rc);
 bool zs_bk_down(const struct zs_bk *k);
+/* 0, or QS_EAGAIN "interrupted" once the caller's cancel flag is set. */
+int zs_interrupted(const struct zstor_ctx *z);
 void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why);
 /* Probes bks[0..n) in parallel unless their probe is younger than ZS_PROBE_TTL_MS
  * (force: always). Results in each bk. */

@@ -487,6 +487,8 @@ int zstor_rebuild(struct zstor_ctx *z, const char *path, const char *key,
                cfg->expected_shards - cfg->minimal_shards);
         res->reencoded = true;
         rc = run_reencode(b);
+        if (rc == 0)
+            rc = zs_interrupted(z);
         if (rc < 0)
             goto undo;
         rc = zs_meta_save(z, name, zs_upload_record(b->up), &raw);
@@ -506,6 +508,8 @@ int zstor_rebuild(struct zstor_ctx *z, const char *path, const char *key,
                 moved += !b->keep[p];
         }
         rc = run_partial(b);
+        if (rc == 0)
+            rc = zs_interrupted(z);
         if (rc < 0)
             goto undo;
         res->moved = moved;

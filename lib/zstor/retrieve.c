@@ -249,6 +249,13 @@ static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r,
     j->found++;
     if (j->count_only)
         return 0;
+    int rc = zs_interrupted(j->z);
+    if (rc < 0) { /* stop the listing: the files after this one are not counted */
+        j->failed++;
+        j->first_rc = j->first_rc ? j->first_rc : rc;
+        snprintf(j->first_msg, sizeof(j->first_msg), "%s", qs_err_msg());
+        return rc;
+    }
     const struct zstor_config *cfg = j->z->cfg;
     char *dest = NULL;
     int n = j->out ? asprintf(&dest, "%s/%s", j->out, r->path + j->blen)
@@ -256,7 +263,7 @@ static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r,
                               r->path);
     if (n < 0)
         return qs_err_set(QS_ENOMEM, "out of memory");
-    int rc = usable(j->z, r);
+    rc = usable(j->z, r);
     if (rc == 0)
         rc = retrieve_file(j->z, r, dest, j->res);
     if (rc < 0) {
@@ -309,6 +316,9 @@ static int retrieve_dir(struct zstor_ctx *z, const char *path, const char *why,
                         "a stored directory (%llu files below it), not a file: -o - writes one "
                         "file (give -o DIR for the tree)",
                         (unsigned long long)j.found);
+    else if (zs_interrupted(z) < 0)
+        rc = qs_err_set(QS_EAGAIN, "interrupted after %llu files retrieved",
+                        (unsigned long long)(j.found - j.failed));
     else if (j.failed)
         rc = qs_err_set(j.first_rc, "%llu of %llu files failed, the first: %s",
                         (unsigned long long)j.failed, (unsigned long long)j.found, j.first_msg);

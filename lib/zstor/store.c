@@ -120,15 +120,16 @@ static int upload_file(struct zstor_ctx *z, int fd, const char *file, const stru
     for (;;) {
         uint8_t *p;
         size_t avail;
-        if ((rc = zs_upload_buffer(u, &p, &avail)) < 0)
+        if ((rc = zs_interrupted(z)) < 0 || (rc = zs_upload_buffer(u, &p, &avail)) < 0)
             return rc;
         ssize_t n = read(fd, p, avail);
-        if (n < 0 && errno == EINTR)
-            n = 0;
-        else if (n < 0)
+        bool again = n < 0 && errno == EINTR; /* not the end of the file */
+        if (n < 0 && !again)
             return qs_err_sys(QS_EIO, errno, "read");
-        if ((rc = zs_upload_commit(u, (size_t)n)) < 0)
+        if ((rc = zs_upload_commit(u, again ? 0 : (size_t)n)) < 0)
             return rc;
+        if (again)
+            continue;
         if (n == 0)
             break;
         done += (uint64_t)n;
@@ -196,7 +197,8 @@ static int store_file(struct zstor_ctx *z, const char *file, const char *keypath
     rec->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
     rec->mode = (uint32_t)st.st_mode;
     rec->stored = (uint64_t)time(NULL);
-    if ((rc = zs_meta_save(z, name, rec, &raw)) < 0)
+    /* the last point to stop: once the metadata is written the store has happened */
+    if ((rc = zs_interrupted(z)) < 0 || (rc = zs_meta_save(z, name, rec, &raw)) < 0)
         goto undo;
     res->stored++;
     res->bytes += rec->size;
@@ -300,7 +302,7 @@ static void walk_fail(struct walk *w, const char *file, int rc)
     }
     if (w->o->on_fail)
         w->o->on_fail(w->o->ud, file, rc, qs_err_msg());
-    if (w->o->stop_on_error)
+    if (w->o->stop_on_error || zs_interrupted(w->z) < 0)
         w->stop = true;
 }
 
@@ -438,10 +440,13 @@ int zstor_store(struct zstor_ctx *z, const char *path, const struct zstor_store_
     free(dir);
     free(keybase);
     if (w.first_rc) {
-        return qs_err_set(w.first_rc, "store %s: %llu of %llu files failed%s", path,
-                          (unsigned long long)res->failed,
+        bool intr = zs_interrupted(z) < 0;
+        return qs_err_set(intr ? QS_EAGAIN : w.first_rc, "store %s: %llu of %llu files failed%s",
+                          path, (unsigned long long)res->failed,
                           (unsigned long long)(res->failed + res->stored + res->unchanged),
-                          w.stop ? " (stopped at the first failure)" : "");
+                          intr     ? " (interrupted)"
+                          : w.stop ? " (stopped at the first failure)"
+                                   : "");
     }
     return 0;
 }

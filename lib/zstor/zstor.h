@@ -15,6 +15,7 @@
 #ifndef QSFS_ZSTOR_ZSTOR_H
 #define QSFS_ZSTOR_ZSTOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@ struct zstor_ctx_opts {
                                    (a first run); reads never create one */
     zstor_progress_fn progress; /* optional */
     void *progress_ud;
+    const atomic_int *cancel; /* optional: once nonzero (a signal handler may set it), the
+                                 running operation stops at its next chunk with QS_EAGAIN
+                                 "interrupted" and undoes what it wrote, as after any
+                                 failure; a directory stops at the file it was in */
 };
 
 /* Workers -1, fsync on, no progress. */

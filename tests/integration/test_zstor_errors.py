@@ -3,7 +3,10 @@ namespace, a file outside root, a meta backend down. Each gives exit 1 and one c
 (what, which file or backend, why), and leaves nothing half-written on any backend."""
 
 import os
+import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zstortest  # noqa: E402
@@ -115,6 +118,54 @@ class Errors(ZstorTestCase):
         r = self.c.zstor("status", config=cfg, timeout=150)
         self.assertOk(r)
         self.assertIn("timeout", r.text())
+        self.unchanged()
+
+    def signal_when(self, argv, ready, sig=signal.SIGINT):
+        """Runs zstor argv, sends sig once ready() is true (the command is under way)."""
+        p = subprocess.Popen([zstor_binary(), "-c"] + argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while not ready() and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=300)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        return p.returncode, out, err.decode("utf-8", "replace")
+
+    def test_interrupted_store_and_retrieve_leave_nothing(self):
+        # Ctrl-C (or SIGTERM) in the middle of a store: the shards already written are
+        # deleted again (they used to stay, referenced by nothing); in the middle of a
+        # retrieve: no partial or temporary output file
+        fake = FakeZdb()
+        self.addCleanup(fake.close)
+        data = list(self.c.data)
+        data[0] = type("B", (), {"address": fake.address, "ns": fake.ns, "kind": "zdb",
+                                 "group": data[0].group})()
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "fake.toml"), data=data)
+        big = self.c.write("in/big.bin", os.urandom(12 * 1024 * 1024))
+        fake.set_delay = 0.25  # 12 chunks: a few seconds of store
+        rc, _, err = self.signal_when([cfg, "store", "-f", big], lambda: fake.sets >= 2)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("interrupted", err)
+        self.assertIn("deleted again", err)
+        self.assertEqual(fake.entries(), 0)
+        self.unchanged()
+        fake.set_delay = 0
+        self.assertOk(self.c.zstor("store", "-f", big, config=cfg))
+        self.before = self.c.entries()
+        self.c.data[1].kill()  # the slow fake is then needed for every chunk
+        self.c.data[2].kill()
+        fake.get_delay = 0.5
+        out = os.path.join(self.c.tmp, "out", "big.bin")
+        rc, _, err = self.signal_when([cfg, "retrieve", "-f", big, "-o", out],
+                                      lambda: fake.gets >= 1, signal.SIGTERM)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("interrupted", err)
+        self.assertEqual(os.listdir(os.path.dirname(out)), [])
         self.unchanged()
 
     def test_list_without_scan(self):

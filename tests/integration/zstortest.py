@@ -346,7 +346,7 @@ class FakeZdb(FakeServer):
     """A minimal zdb speaking RESP: one namespace in memory (SELECT, NSINFO, PING, SET,
     GET, DEL; no SCAN: "Command not supported"), sequential or userkey. After `full_after`
     SETs it answers "No space left on this namespace", as a namespace that fills up
-    during a store; GETs can be made slow."""
+    during a store; GETs and SETs can be made slow."""
 
     def __init__(self, full_after=None, mode="sequential"):
         self.mode = mode  # "userkey" for a metadata namespace (SET takes the key)
@@ -356,6 +356,8 @@ class FakeZdb(FakeServer):
         self.sets = 0
         self.full_after = full_after
         self.get_delay = 0.0  # seconds each GET waits before its reply (a slow backend)
+        self.set_delay = 0.0  # the same for SET
+        self.gets = 0  # GETs received
         self.lock = threading.Lock()
         super().__init__()
 
@@ -365,8 +367,13 @@ class FakeZdb(FakeServer):
 
     def _reply(self, args):
         cmd = args[0].upper() if args else b""
+        if cmd == b"GET":
+            with self.lock:
+                self.gets += 1
         if cmd == b"GET" and self.get_delay:
             time.sleep(self.get_delay)
+        if cmd == b"SET" and self.set_delay:
+            time.sleep(self.set_delay)
         with self.lock:
             if cmd == b"PING":
                 return b"+PONG\r\n"
