@@ -702,6 +702,7 @@ static void print_status_json(const struct zstor_backend_status *rows, size_t n)
         if (!s->meta)
             printf(", \"group\": %d", s->group);
         printf(", \"reachable\": %s", s->reachable ? "true" : "false");
+        printf(", \"writable\": %s", s->reachable && !s->readonly ? "true" : "false");
         json_num("objects", s->entries);
         json_num("used_bytes", s->used);
         json_num("free_bytes", s->free);
@@ -750,11 +751,18 @@ static void print_status_table(const struct zstor_backend_status *rows, size_t n
                 snprintf(pct, sizeof(pct), "%.1f%%", u);
         }
         printf("%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", s->meta ? "meta" : "data", grp, aw, name,
-               s->reachable ? "yes" : "NO", obj, used, fr, pct);
+               !s->reachable ? "NO"
+               : s->readonly ? "read-only"
+                             : "yes",
+               obj, used, fr, pct);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!rows[i].reachable)
             printf("  %s\n", rows[i].error);
+        else if (rows[i].readonly)
+            printf("  %s%s%s: %s\n", rows[i].address, rows[i].ns[0] ? "/" : "", rows[i].ns,
+                   rows[i].readonly);
+    }
 }
 
 /* status -f PATH: where the shards of one file are. */
@@ -869,7 +877,11 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         const struct zstor_backend_status *s = &rows[i];
         nmeta += s->meta;
-        if (s->reachable) {
+        if (s->reachable && s->readonly) {
+            bad++;
+            report("test: %s backend %s%s%s: %s", s->meta ? "meta" : "data", s->address,
+                   s->ns[0] ? "/" : "", s->ns, s->readonly);
+        } else if (s->reachable) {
             printf("ok    %s %s%s%s\n", s->meta ? "meta" : "data", s->address, s->ns[0] ? "/" : "",
                    s->ns);
         } else {

@@ -118,9 +118,20 @@ enum zstor_meta_keykind zs_bk_keykind(const struct zs_bk *k)
     return k->is_dir ? ZSTOR_META_KEY_BYTES : ZSTOR_META_KEY_SEQ;
 }
 
+const char *zs_bk_readonly(const struct zs_bk *k)
+{
+    if (k->is_dir || !k->probed || k->probe_rc != 0 || !k->h.have_nsinfo)
+        return NULL;
+    if (k->h.nsinfo.locked)
+        return "read-only: the namespace is locked";
+    if (k->h.nsinfo.password && !(k->cfg && k->cfg->password && *k->cfg->password))
+        return "read-only: the namespace has a password and the config gives none";
+    return NULL;
+}
+
 uint64_t zs_bk_free(const struct zs_bk *k)
 {
-    if (!k->probed || k->probe_rc != 0)
+    if (!k->probed || k->probe_rc != 0 || zs_bk_readonly(k))
         return 0;
     uint64_t f = k->h.free_bytes;
     if (f == QS_BACKEND_UNKNOWN)

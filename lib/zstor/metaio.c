@@ -143,12 +143,18 @@ int zs_meta_writable(struct zstor_ctx *z, const char *what)
     for (size_t i = 0; i < z->nmeta; i++)
         bks[i] = &z->meta[i];
     zs_probe(bks, z->nmeta, false);
-    for (size_t i = 0; i < z->nmeta; i++)
+    for (size_t i = 0; i < z->nmeta; i++) {
         if (z->meta[i].probe_rc != 0)
             return qs_err_set(QS_ETOOFEW,
                               "%s refused: meta backend not usable: %s (metadata writes need "
                               "every meta backend)",
                               what, z->meta[i].h.error);
+        if (zs_bk_readonly(&z->meta[i]))
+            return qs_err_set(QS_EDENIED,
+                              "%s refused: meta backend %s: %s (metadata writes need every meta "
+                              "backend)",
+                              what, zs_bk_name(&z->meta[i]), zs_bk_readonly(&z->meta[i]));
+    }
     return 0;
 }
 

@@ -78,7 +78,10 @@ void zs_bg_probe_wait(struct zs_bg *bg);
 /* Index into z->data of the backend at address/ns (adding a record-only backend, opened
  * without a password, when the config has none); -1 with the error set on failure. */
 int zs_data_lookup(struct zstor_ctx *z, const char *address, const char *ns);
-/* Free bytes for placement: probed free minus what was written since. */
+/* Why a reachable zdb backend takes no writes (its last NSINFO: locked, or a password
+ * that the config does not give, which leaves a public namespace read-only), or NULL. */
+const char *zs_bk_readonly(const struct zs_bk *k);
+/* Free bytes for placement: probed free minus what was written since (0 when read-only). */
 uint64_t zs_bk_free(const struct zs_bk *k);
 /* The record's key kind for a backend. */
 enum zstor_meta_keykind zs_bk_keykind(const struct zs_bk *k);

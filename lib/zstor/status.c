@@ -45,6 +45,7 @@ static void fill(struct zstor_backend_status *s, const struct zs_bk *k, bool met
     s->ns = k->ns;
     s->group = k->group;
     s->reachable = k->probe_rc == 0;
+    s->readonly = zs_bk_readonly(k);
     s->entries = k->h.entries;
     s->used = k->h.used_bytes;
     s->free = k->h.free_bytes;

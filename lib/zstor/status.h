@@ -15,6 +15,7 @@ struct zstor_backend_status {
     const char *ns;      /* namespace ("" = default or dir) */
     int group;           /* data: [[groups]] index */
     bool reachable;
+    const char *readonly; /* reachable, but takes no writes: why (a static string); or NULL */
     uint64_t entries, used, free, limit; /* ZSTOR_UNKNOWN when not known; limit 0 = none */
     uint64_t latency_us;
     char error[256]; /* why not reachable */

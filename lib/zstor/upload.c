@@ -58,6 +58,9 @@ int zs_place(struct zstor_ctx *z, uint64_t need, unsigned *out)
             if (!c[i].reachable)
                 off += (size_t)snprintf(why + off, sizeof(why) - off, "; %s",
                                         k->probe_rc ? k->h.error : k->down_why);
+            else if (zs_bk_readonly(k))
+                off += (size_t)snprintf(why + off, sizeof(why) - off, "; %s: %s", zs_bk_name(k),
+                                        zs_bk_readonly(k));
             else if (c[i].free_bytes < need || c[i].free_bytes == 0)
                 off += (size_t)snprintf(
                     why + off, sizeof(why) - off, "; %s: full (%llu bytes free, %llu needed)",

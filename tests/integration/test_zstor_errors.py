@@ -212,6 +212,32 @@ class Errors(ZstorTestCase):
         self.assertOk(self.c.zstor("store", "-f", big, config=cfg))
         self.assertEqual(fake.entries(), 5)
 
+    def test_read_only_namespaces(self):
+        # a public namespace with a password the config does not give reads fine but
+        # takes no writes; a locked one neither: not placed on (the store used to upload
+        # to it, fail with "read-only mode" and undo), a store refused up front
+        b = self.c.data[4]
+        self.assertEqual(b.cmd("NSSET", b.ns, "password", "secret"), "OK")
+        r = self.c.zstor("store", "-f", self.new)
+        self.assertFails(r, "store", "new.bin", b.ns, "read-only", "password")
+        r = self.c.zstor("test")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("data backend %s/%s: read-only" % (b.address, b.ns), r.err)
+        r = self.c.zstor("status")
+        self.assertOk(r)
+        self.assertRegex(r.text(), r"%s/%s +read-only" % (b.address, b.ns))
+        r = self.c.zstor("retrieve", "-f", self.file, "-o", "-")
+        self.assertOk(r)  # reading from it works
+        self.unchanged()
+        self.assertEqual(b.cmd("NSSET", b.ns, "password", "*"), "OK")
+        m = self.c.meta[2]
+        self.assertEqual(m.cmd("NSSET", m.ns, "lock", "1"), "OK")
+        r = self.c.zstor("store", "-f", self.new)
+        self.assertFails(r, "store", "new.bin", "refused", m.ns, "locked")
+        self.unchanged()
+        self.assertEqual(m.cmd("NSSET", m.ns, "lock", "0"), "OK")
+        self.assertOk(self.c.zstor("store", "-f", self.new))
+
     def test_file_outside_root(self):
         out = os.path.join(self.c.tmp, "outside.bin")
         with open(out, "wb") as f:
