@@ -886,7 +886,7 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
                    s->ns);
         } else {
             bad++;
-            report("test: %s backend unreachable: %s", s->meta ? "meta" : "data", s->error);
+            report("test: %s backend not usable: %s", s->meta ? "meta" : "data", s->error);
         }
     }
     unsigned out[255];

@@ -179,8 +179,13 @@ static int store_file(struct zstor_ctx *z, const char *file, const char *keypath
                file, name, qs_err_msg());
     }
     rc = 0;
-    if (have_old && old.size == (uint64_t)st.st_size &&
-        zstor_meta_check_data_key(&old, cfg->key) == 0) {
+    bool same_key = have_old && zstor_meta_check_data_key(&old, cfg->key) == 0;
+    if (have_old && !same_key) /* a key rotation, or a typo in the config: say so */
+        qs_log(QS_LOG_WARN,
+               "store %s: the stored version was encrypted with another data key; it is "
+               "replaced by one encrypted with the configured key",
+               file);
+    if (same_key && old.size == (uint64_t)st.st_size) {
         uint8_t sum[QS_HASH_LEN];
         if ((rc = hash_file(fd, file, sum)) < 0)
             goto out;

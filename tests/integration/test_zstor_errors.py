@@ -34,6 +34,14 @@ class Errors(ZstorTestCase):
         self.assertFails(r, "retrieve", "f.bin", "data key")
         self.assertFalse(os.path.exists(os.path.join(self.c.tmp, "x")))
         self.unchanged()
+        # storing over it with another data key (a rotation, or a typo) replaces it, and
+        # says so
+        r = self.c.zstor("store", "-f", self.file, config=cfg)
+        self.assertOk(r)
+        self.assertIn("warning: store %s: the stored version was encrypted with another data key"
+                      % self.file, r.err)
+        r = self.c.zstor("retrieve", "-f", self.file, "-o", "-", config=cfg)
+        self.assertOk(r)
 
     def test_wrong_meta_key(self):
         cfg = self.c.write_config(path=os.path.join(self.c.tmp, "wrong.toml"), meta_key=key_hex())
