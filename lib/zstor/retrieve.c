@@ -160,13 +160,48 @@ out:
     return rc;
 }
 
-/* Writes r's file to dest atomically: temporary file, fsync, mode and mtime, rename. */
+/* dest exists and is not a regular file (a device such as /dev/null, a FIFO): written
+ * into as a stream, as stdout is; renaming a file over it would replace the device. */
+static int retrieve_to_special(struct zstor_ctx *z, const struct zstor_meta_record *r,
+                               const char *dest, struct zstor_retrieve_result *res)
+{
+    int fd = open(dest, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return qs_err_sys(QS_EIO, errno, "open %s", dest);
+    int rc = decode_to(z, r, fd, false, dest, res);
+    if (close(fd) < 0 && rc == 0)
+        rc = qs_err_sys(QS_EIO, errno, "close %s", dest);
+    return rc;
+}
+
+static int retrieve_atomic(struct zstor_ctx *z, const struct zstor_meta_record *r, const char *dest,
+                           struct zstor_retrieve_result *res);
+
+/* Writes r's file to dest. A symbolic link is followed (the file it points to is
+ * replaced, the link stays); a device or FIFO is written into; else atomically. */
 static int retrieve_file(struct zstor_ctx *z, const struct zstor_meta_record *r, const char *dest,
                          struct zstor_retrieve_result *res)
 {
     struct stat st;
-    if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))
-        return qs_err_set(QS_EINVAL, "%s is a directory", dest);
+    if (stat(dest, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return qs_err_set(QS_EINVAL, "%s is a directory", dest);
+        if (!S_ISREG(st.st_mode))
+            return retrieve_to_special(z, r, dest, res);
+        char *real = realpath(dest, NULL); /* through symbolic links */
+        if (!real)
+            return qs_err_sys(QS_EIO, errno, "resolve %s", dest);
+        int rc = retrieve_atomic(z, r, real, res);
+        free(real);
+        return rc;
+    }
+    return retrieve_atomic(z, r, dest, res);
+}
+
+/* Writes r's file to dest atomically: temporary file, fsync, mode and mtime, rename. */
+static int retrieve_atomic(struct zstor_ctx *z, const struct zstor_meta_record *r, const char *dest,
+                           struct zstor_retrieve_result *res)
+{
     int rc = zs_mkdir_parents(dest);
     if (rc < 0)
         return rc;

@@ -7,6 +7,7 @@ import os
 import random
 import stat
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -159,6 +160,28 @@ class StoreRetrieve(ZstorTestCase):
         r = c.zstor("retrieve", "-f", p, "-o", "-")
         self.assertOk(r)
         self.assertEqual(r.out, data)
+        # an existing FIFO (or device: -o /dev/null) is written into, not replaced by a
+        # file renamed over it (which is what -o /dev/null used to do to /dev/null)
+        fifo = os.path.join(c.tmp, "fifo")
+        os.mkfifo(fifo)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()), daemon=True)
+        reader.start()
+        r = c.zstor("retrieve", "-f", p, "-o", fifo)
+        reader.join(60)
+        self.assertOk(r)
+        self.assertEqual(got, [data])
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+        # a symbolic link is followed: the file it points to is replaced, the link stays
+        target = os.path.join(c.tmp, "target.bin")
+        with open(target, "wb") as f:
+            f.write(b"old")
+        link = os.path.join(c.tmp, "link.bin")
+        os.symlink(target, link)
+        self.assertOk(c.zstor("retrieve", "-f", p, "-o", link))
+        self.assertTrue(os.path.islink(link))
+        with open(target, "rb") as f:
+            self.assertEqual(f.read(), data)
         # a relative path is taken from the working directory, as store keys it
         r = c.zstor("check", "-f", os.path.relpath(p))
         self.assertEqual(r.text().strip(), b2(data))
