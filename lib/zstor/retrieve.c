@@ -326,6 +326,18 @@ static int retrieve_dir(struct zstor_ctx *z, const char *path, const char *why,
         return rc;
     j.below = below;
     j.blen = strlen(below);
+    struct stat st;
+    if (o->out && stat(o->out, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        j.count_only = true; /* is it a directory at all? then say where the tree cannot go */
+        if (zs_list(z, dir_one, &j) == 0 && j.found)
+            rc = qs_err_set(QS_EINVAL,
+                            "a stored directory (%llu files below it): -o %s is not a directory",
+                            (unsigned long long)j.found, o->out);
+        else
+            rc = qs_err_set(QS_ENOTFOUND, "not stored (%s)", why);
+        free(below);
+        return rc;
+    }
     int lrc = zs_list(z, dir_one, &j);
     if (j.unreadable && !j.count_only) {
         if (j.blen == 0) { /* everything was asked for: these are files not retrieved */

@@ -63,6 +63,11 @@ class Commands(ZstorTestCase):
         for n in ("t/a", "t/s/b", "t/s/c/d"):
             with open(os.path.join(out, n[2:]), "rb") as f:
                 self.assertEqual(f.read(), files[n], n)
+        # -o FILE for a directory: refused in one line, FILE untouched
+        r = c.zstor("retrieve", "-f", c.path("t"), "-o", c.path("u/x"))
+        self.assertFails(r, "retrieve", "stored directory (3 files below it)", "not a directory")
+        with open(c.path("u/x"), "rb") as f:
+            self.assertEqual(f.read(), b"x")
         # -o -: one stream holds one file
         r = c.zstor("retrieve", "-f", c.path("t"), "-o", "-")
         self.assertFails(r, "retrieve", "stored directory (3 files below it)", "-o -")
