@@ -49,6 +49,27 @@ int zstor_meta_utf8_ok(const void *s, size_t n)
     return memchr(s, 0, n) == NULL && utf8_valid(s, n);
 }
 
+int zstor_meta_name_check(const char *name, int absolute)
+{
+    const char *p = name;
+    if (*p == '/') {
+        if (!absolute)
+            return qs_err_set(QS_EINVAL, "name '%s' is absolute", name);
+        p++;
+    }
+    for (;;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0)
+            return qs_err_set(QS_EINVAL, "name '%s' has an empty component", name);
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return qs_err_set(QS_EINVAL, "name '%s' has a '%.*s' component", name, (int)n, p);
+        if (!e)
+            return 0;
+        p = e + 1;
+    }
+}
+
 static int check_text(const char *what, const char *s, size_t *len)
 {
     size_t n = strnlen(s, ZSTOR_META_PATH_MAX + 1);

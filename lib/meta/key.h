@@ -36,6 +36,12 @@ int zstor_meta_path_clean(const char *path, char **out) QS_MUST_CHECK;
  * itself, or is invalid as for zstor_meta_path_clean. *out is malloc'ed. */
 int zstor_meta_path_rel(const char *root, const char *path, char **out) QS_MUST_CHECK;
 
+/* 0 when name is safe to join onto a directory as a stored file's name: components
+ * separated by single slashes, none of them empty, "." or ".."; a leading slash (the
+ * whole path of a file stored without a root) is allowed only when absolute is true.
+ * QS_EINVAL saying why otherwise (a record's name is never trusted as a path). */
+int zstor_meta_name_check(const char *name, int absolute) QS_MUST_CHECK;
+
 /* 1 when s[0..n) is valid UTF-8 without NUL bytes (the rule for every name here). */
 int zstor_meta_utf8_ok(const void *s, size_t n);
 

@@ -96,12 +96,21 @@ static int check_name(const char *what, const char *s, size_t lo, size_t hi)
     return 0;
 }
 
+/* A stored name as check_name, and safe as a path (no empty, "." or ".." component). */
+static int check_path(const char *s)
+{
+    int rc = check_name("path", s, 1, ZSTOR_META_PATH_MAX);
+    if (rc == 0 && (rc = zstor_meta_name_check(s, 1)) != 0)
+        return qs_err_set(rc, "metadata record: %s", qs_err_msg());
+    return rc;
+}
+
 int zstor_meta_record_init(struct zstor_meta_record *r, const struct qs_codec_desc *d,
                            const char *path, unsigned flags)
 {
     memset(r, 0, sizeof(*r));
     int rc;
-    if ((rc = check_desc(d)) != 0 || (rc = check_name("path", path, 1, ZSTOR_META_PATH_MAX)) != 0)
+    if ((rc = check_desc(d)) != 0 || (rc = check_path(path)) != 0)
         return rc;
     if (flags & ~ZSTOR_META_F_CRC)
         return qs_err_set(QS_EINVAL, "metadata record: unknown flags 0x%x", flags);
@@ -410,7 +419,7 @@ int zstor_meta_record_encode(const struct zstor_meta_record *r, uint8_t **out, s
     if (r->nshards != r->desc.k + r->desc.m || !r->shard)
         return qs_err_set(QS_EINVAL, "metadata record: %u shards for %u+%u", r->nshards, r->desc.k,
                           r->desc.m);
-    if (!r->path || (rc = check_name("path", r->path, 1, ZSTOR_META_PATH_MAX)) != 0)
+    if (!r->path || (rc = check_path(r->path)) != 0)
         return r->path ? rc : qs_err_set(QS_EINVAL, "metadata record: no path");
     if (r->flags & ~ZSTOR_META_F_CRC)
         return qs_err_set(QS_EINVAL, "metadata record: unknown flags 0x%x", r->flags);
@@ -689,6 +698,8 @@ int zstor_meta_record_decode(struct zstor_meta_record *r, const uint8_t *p, size
     d.off = HDR_LEN;
     if ((rc = get_str(&d, &r->path, 1, ZSTOR_META_PATH_MAX, "path")) != 0)
         return rc;
+    if (zstor_meta_name_check(r->path, 1) != 0)
+        return qs_err_set(QS_ECORRUPT, "metadata record: stored name refused: %s", qs_err_msg());
     r->nshards = r->desc.k + r->desc.m;
     if ((r->shard = calloc(r->nshards, sizeof(*r->shard))) == NULL)
         return qs_err_set(QS_ENOMEM, "metadata record: out of memory");

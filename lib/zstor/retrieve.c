@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "codec/decoder.h"
+#include "meta/key.h"
 #include "util/log.h"
 #include "zstor/private.h"
 #include "zstor/retrieve.h"
@@ -269,6 +270,40 @@ struct dir_job {
     char unreadable_msg[900];
 };
 
+/* A stored name is never trusted as a path: the part joined onto the target must not
+ * climb out of it ("..", ".", empty or absolute components), and below -o DIR no
+ * existing component may be a symbolic link (it could lead outside DIR). */
+static int safe_dest(const struct dir_job *j, const char *name)
+{
+    const char *root = j->z->cfg->root;
+    bool has_root = root && *root;
+    const char *rel = j->out ? name + j->blen : name;
+    int rc = zstor_meta_name_check(rel, !j->out && !has_root);
+    if (rc == 0 && !j->out && !has_root && rel[0] != '/')
+        rc = qs_err_set(QS_EINVAL, "name '%s' is not absolute and no root is configured", rel);
+    if (rc < 0)
+        return qs_err_set(rc, "stored name refused: %s", qs_err_msg());
+    if (!j->out)
+        return 0;
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", j->out, rel) < 0)
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    for (char *s = p + strlen(j->out) + 1; rc == 0; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char keep = *s;
+        *s = '\0';
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
+            rc = qs_err_set(QS_EINVAL, "%s is a symbolic link: not followed below %s", p, j->out);
+        *s = keep;
+        if (keep == '\0')
+            break;
+    }
+    free(p);
+    return rc;
+}
+
 static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r, int lrc)
 {
     struct dir_job *j = ud;
@@ -298,7 +333,9 @@ static int dir_one(void *ud, const char *key, const struct zstor_meta_record *r,
                               r->path);
     if (n < 0)
         return qs_err_set(QS_ENOMEM, "out of memory");
-    rc = usable(j->z, r);
+    rc = safe_dest(j, r->path);
+    if (rc == 0)
+        rc = usable(j->z, r);
     if (rc == 0)
         rc = retrieve_file(j->z, r, dest, j->res);
     if (rc < 0) {

@@ -529,6 +529,17 @@ static void test_record_paths(void **state)
     zstor_meta_record_free(&r);
     assert_int_equal(zstor_meta_record_init(&r, &d, "a\xff", 0), QS_EINVAL);
     zstor_meta_record_free(&r);
+    /* a name is never a path that climbs: refused when built, as when decoded */
+    const char *climb[] = {"..", "d/../x", "../x", "a/..", "./a", "a//b", "a/", "//a", "/"};
+    for (size_t i = 0; i < sizeof(climb) / sizeof(climb[0]); i++) {
+        if (zstor_meta_record_init(&r, &d, climb[i], 0) != QS_EINVAL)
+            fail_msg("record_init accepted '%s'", climb[i]);
+        zstor_meta_record_free(&r);
+    }
+    assert_int_equal(zstor_meta_name_check("a/b", 0), 0);
+    assert_int_equal(zstor_meta_name_check("/a/b", 0), QS_EINVAL);
+    assert_int_equal(zstor_meta_name_check("/a/b", 1), 0);
+    assert_int_equal(zstor_meta_name_check("a/..b/c..", 0), 0);
     free(lng);
 }
 
@@ -763,6 +774,15 @@ static void test_record_canonical(void **state)
         {"unknown shard flag", {1, 'f', 4, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 16},
         {"empty address", {1, 'f', 0, 0, 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 15},
         {"empty path", {0, 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 15},
+        /* names that would climb out of a target directory, or are not clean */
+        {"path ..", {2, '.', '.', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 17},
+        {"path d/../x",
+         {6, 'd', '/', '.', '.', '/', 'x', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0},
+         21},
+        {"path ./x", {3, '.', '/', 'x', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 18},
+        {"path a//b", {4, 'a', '/', '/', 'b', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 19},
+        {"path a/", {2, 'a', '/', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 17},
+        {"path /", {1, '/', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 0, 2, 1, 0, 0}, 16},
         /* zigzag 3 = delta -2: the run would start at 2^64 - 2 and hold 2 ids */
         {"id overflow", {1, 'f', 0, 1, 'a', 0, 0, 1, 2, 1, 1, 3, 2, 1, 0, 0}, 16},
     };
