@@ -35,7 +35,8 @@ struct zsq {
     struct entry **e; /* oldest first */
     size_t n, cap;
     uint64_t next_id;
-    size_t records; /* records in the file */
+    size_t records;     /* records in the file */
+    const char *broken; /* why no record may be appended any more, or NULL */
 };
 
 /* ---- encoding ---- */
@@ -227,7 +228,8 @@ static struct entry *find_path(struct zsq *q, const char *path)
     return NULL;
 }
 
-static int push(struct zsq *q, struct entry *e)
+/* Room for one more entry, so that push cannot fail after a durable append. */
+static int reserve(struct zsq *q)
 {
     if (q->n == q->cap) {
         size_t cap = q->cap ? 2 * q->cap : 16;
@@ -237,8 +239,15 @@ static int push(struct zsq *q, struct entry *e)
         q->e = p;
         q->cap = cap;
     }
-    q->e[q->n++] = e;
     return 0;
+}
+
+static int push(struct zsq *q, struct entry *e)
+{
+    int rc = reserve(q);
+    if (rc == 0)
+        q->e[q->n++] = e;
+    return rc;
 }
 
 static void remove_at(struct zsq *q, size_t i)
@@ -323,13 +332,40 @@ static int apply(struct zsq *q, const uint8_t *p, size_t n, size_t off)
             return bad(q, off, "bad update record");
         e->it.flags = flags;
         e->it.next_ms = next;
+        e->it.attempts = 0; /* queued again: a fresh start (zsq_add) */
         return 0;
     }
     return bad(q, off, "unknown record type");
 }
 
-/* Replays the whole file. *good gets the length of the valid prefix (a torn last
- * record is left out of it). */
+/* True when a whole record (plausible length, matching CRC) starts inside p[1..n): the
+ * bytes after a record that runs past the end are then not what a crash leaves. */
+static bool record_inside(const uint8_t *p, size_t n)
+{
+    for (size_t o = 1; n - o > REC_HDR; o++) {
+        uint32_t len = qs_le32(p + o);
+        if (len < 9 || len > PAYLOAD_MAX || (size_t)len > n - o - REC_HDR)
+            continue;
+        if (qs_crc32c_update(0, p + o + REC_HDR, len) == qs_le32(p + o + 4))
+            return true;
+    }
+    return false;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Replays the whole file. *good gets the length of the valid prefix. Only what a crash
+ * during the last append leaves is left out of it: a record cut short at the end of the
+ * file (nothing whole after it), a last record whose bytes did not all reach the disk
+ * (its CRC fails and it ends exactly at the end), or a tail of zero bytes (a size that
+ * reached the disk before the data). Anything else is damage: the queue refuses to open
+ * rather than drop acknowledged items. */
 static int replay(struct zsq *q, const uint8_t *p, size_t n, size_t *good)
 {
     if (n < MAGIC_LEN || memcmp(p, MAGIC, MAGIC_LEN) != 0)
@@ -338,13 +374,22 @@ static int replay(struct zsq *q, const uint8_t *p, size_t n, size_t *good)
     q->records = 0;
     while (off < n) {
         size_t left = n - off;
-        uint32_t len = left >= REC_HDR ? qs_le32(p + off) : 0;
-        bool whole = left >= REC_HDR && len <= PAYLOAD_MAX && REC_HDR + (size_t)len <= left;
-        bool crc_ok = whole && qs_crc32c_update(0, p + off + REC_HDR, len) == qs_le32(p + off + 4);
-        if (!whole || !crc_ok) {
-            /* the end of the file: a record whose write a crash cut short */
-            if (!whole || REC_HDR + (size_t)len == left)
-                break;
+        if (left < REC_HDR || all_zero(p + off, left))
+            break; /* a cut record header, or a zero-filled tail */
+        uint32_t len = qs_le32(p + off);
+        if (len > PAYLOAD_MAX) {
+            char why[64];
+            snprintf(why, sizeof(why), "impossible record length %u", len);
+            return bad(q, off, why);
+        }
+        if (REC_HDR + (size_t)len > left) {
+            if (record_inside(p + off, left))
+                return bad(q, off, "record length runs past whole records after it");
+            break; /* the last record, cut short */
+        }
+        if (qs_crc32c_update(0, p + off + REC_HDR, len) != qs_le32(p + off + 4)) {
+            if (REC_HDR + (size_t)len == left)
+                break; /* the last record, not all of it written */
             return bad(q, off, "checksum mismatch");
         }
         int rc = apply(q, p + off + REC_HDR, len, off);
@@ -380,6 +425,8 @@ static int sync_fd(const struct zsq *q, int fd, const char *path)
     return 0;
 }
 
+static int rewrite(struct zsq *q);
+
 /* Appends one record durably. On a failed write the file is cut back to its previous
  * length, so a later record never follows a partial one. */
 static int append(struct zsq *q, const struct enc *payload)
@@ -389,14 +436,20 @@ static int append(struct zsq *q, const struct enc *payload)
     off_t end = lseek(q->fd, 0, SEEK_END);
     if (end < 0)
         return qs_err_sys(QS_EIO, errno, "queue %s: seek", q->path);
+    if (q->broken)
+        return qs_err_set(QS_EIO, "queue %s: %s", q->path, q->broken);
     int rc = write_all(q->fd, buf, n, q->path);
     if (rc == 0)
         rc = sync_fd(q, q->fd, q->path);
     if (rc) {
-        if (ftruncate(q->fd, end) != 0) {
-            /* the torn tail is dropped at the next open */
-        }
-        return rc;
+        /* A partial record must never have another one after it (that reads as damage
+         * at the next open): cut it back, or else write the live state to a new file. */
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        if (ftruncate(q->fd, end) != 0 && rewrite(q) != 0)
+            q->broken = "a failed append could not be cut back nor the file rewritten; "
+                        "reopen the queue";
+        return qs_err_set(rc, "%s", msg);
     }
     q->records++;
     return 0;
@@ -474,11 +527,15 @@ static int rewrite(struct zsq *q)
     return rc;
 }
 
-static int maybe_compact(struct zsq *q)
+/* Rewrites the file when most of it is dead. Called after a record is durable, so a
+ * failure here changes nothing the caller was promised: it is retried at the next
+ * record (and at the next open) and not reported. */
+static void maybe_compact(struct zsq *q)
 {
     if (q->records < COMPACT_MIN || q->records < 4 * (q->n + 1))
-        return 0;
-    return rewrite(q);
+        return;
+    if (rewrite(q) != 0)
+        qs_err_clear();
 }
 
 static int read_file(const char *path, uint8_t **out, size_t *n)
@@ -618,12 +675,10 @@ int zsq_add(struct zsq *q, const char *path, const char *key_path, unsigned flag
     ne->it.flags = flags;
     ne->it.added_ms = ne->it.next_ms = now_ms;
     enc_add(&e, &ne->it);
-    if ((rc = push(q, ne)) != 0) {
-        entry_free(ne);
-    } else if ((rc = append(q, &e)) != 0) {
-        q->n--;
-        entry_free(ne);
+    if ((rc = reserve(q)) != 0 || (rc = append(q, &e)) != 0) {
+        entry_free(ne); /* not in memory, and not in the file (append cuts back) */
     } else {
+        q->e[q->n++] = ne;
         q->next_id = ne->it.id + 1;
         if (id)
             *id = ne->it.id;
@@ -678,7 +733,7 @@ int zsq_done(struct zsq *q, uint64_t id)
         enc_done(&e, id);
         if ((rc = append(q, &e)) == 0) {
             remove_at(q, idx);
-            rc = maybe_compact(q);
+            maybe_compact(q);
         }
     }
     pthread_mutex_unlock(&q->mu);
@@ -721,7 +776,7 @@ int zsq_failed(struct zsq *q, uint64_t id, uint64_t now_ms, const char *err)
         en->it.next_ms = upd.next_ms;
         en->it.busy = false;
         en->requeued = false;
-        rc = maybe_compact(q);
+        maybe_compact(q);
     } else {
         free(copy);
     }

@@ -13,8 +13,9 @@
  * busy until zsq_done or zsq_failed).
  *
  * The file is a journal of checksummed records (docs/zstor-daemon.md, "Queue file"),
- * rewritten compactly at open and when most of it is dead; a torn last record from a
- * crash is dropped, any other damage refuses to open (the file is kept as it is).
+ * rewritten compactly at open and when most of it is dead; only what a crash during the
+ * last append leaves (a cut or unwritten last record, a zero tail) is dropped, any other
+ * damage refuses to open (the file is kept as it is). A failed append leaves no trace.
  * Thread-safe.
  */
 #ifndef QSFS_DAEMON_QUEUE_H

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,61 @@
 #include <unistd.h>
 
 #include "daemon/queue.h"
+
+/* Write and ftruncate faults (linked with --wrap=write,--wrap=ftruncate): the next write
+ * stops half way, then writes to the queue file fail with ENOSPC; writes to the
+ * rewrite's ".new" file fail only while g_fail_new is set. */
+ssize_t __real_write(int fd, const void *p, size_t n);
+int __real_ftruncate(int fd, off_t len);
+static int g_half_then_fail; /* arm: one half write, then failures */
+static int g_failing;        /* writes fail with ENOSPC */
+static int g_fail_truncate;  /* ftruncate fails with EIO */
+static int g_fail_new;       /* writes to "*.new" fail */
+
+static int is_new_file(int fd)
+{
+    char link[64], target[256];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n < 4)
+        return 0;
+    target[n] = '\0';
+    return strcmp(target + n - 4, ".new") == 0;
+}
+
+ssize_t __wrap_write(int fd, const void *p, size_t n);
+ssize_t __wrap_write(int fd, const void *p, size_t n)
+{
+    if (g_fail_new && is_new_file(fd)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    if (g_half_then_fail && n > 1) {
+        g_half_then_fail = 0;
+        g_failing = 1;
+        return __real_write(fd, p, n / 2);
+    }
+    if (g_failing && !is_new_file(fd)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return __real_write(fd, p, n);
+}
+
+int __wrap_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len)
+{
+    if (g_fail_truncate) {
+        errno = EIO;
+        return -1;
+    }
+    return __real_ftruncate(fd, len);
+}
+
+static void faults_off(void)
+{
+    g_half_then_fail = g_failing = g_fail_truncate = g_fail_new = 0;
+}
 
 struct env {
     char dir[64];
@@ -319,6 +375,144 @@ static void test_bad_arguments(void **state)
     assert_null(q2);
 }
 
+/* One flipped bit in a length field of the first record (of three) never reopens as a
+ * shorter queue: the open is refused and the file kept byte for byte. */
+static void test_flipped_length_refused(void **state)
+{
+    struct env *e = *state;
+    struct zsq *q = open_q(e);
+    assert_int_equal(zsq_add(q, "/data/a", NULL, 0, 0, NULL), 0);
+    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), 0);
+    assert_int_equal(zsq_add(q, "/data/c", NULL, 0, 0, NULL), 0);
+    zsq_close(q);
+    off_t size = file_size(e->path);
+    int fd = open(e->path, O_RDWR);
+    assert_true(fd >= 0);
+    for (off_t at = 8; at < 12; at++) /* the first record's u32 length */
+        for (int bit = 0; bit < 8; bit++) {
+            uint8_t b, flipped;
+            assert_int_equal(pread(fd, &b, 1, at), 1);
+            flipped = (uint8_t)(b ^ (1u << bit));
+            assert_int_equal(pwrite(fd, &flipped, 1, at), 1);
+            struct zsq *q2 = NULL;
+            int rc = zsq_open(&q2, e->path, &OPTS);
+            if (rc != QS_ECORRUPT)
+                fail_msg("byte %ld bit %d: open gave %d (%zu items)", (long)at, bit, rc,
+                         q2 ? zsq_len(q2) : 0);
+            assert_non_null(strstr(qs_err_msg(), "offset 8"));
+            assert_int_equal(file_size(e->path), size);
+            assert_int_equal(pwrite(fd, &b, 1, at), 1);
+        }
+    close(fd);
+    q = open_q(e);
+    assert_int_equal(zsq_len(q), 3);
+    zsq_close(q);
+    /* a zero-filled tail (the size reached the disk, the bytes did not) is a torn append */
+    fd = open(e->path, O_WRONLY | O_APPEND);
+    uint8_t zeros[40] = {0};
+    assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+    close(fd);
+    q = open_q(e);
+    assert_int_equal(zsq_len(q), 3);
+    zsq_close(q);
+}
+
+/* Queuing a file again starts its attempts from zero, also after a restart. */
+static void test_readd_resets_attempts_durably(void **state)
+{
+    struct env *e = *state;
+    struct zsq *q = open_q(e);
+    uint64_t id;
+    struct zsq_item it;
+    assert_int_equal(zsq_add(q, "/data/a", NULL, 0, 0, &id), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(zsq_take(q, 1000000, &it, NULL), 0);
+        zsq_item_free(&it);
+        assert_int_equal(zsq_failed(q, id, 0, "down"), 0);
+    }
+    assert_int_equal(zsq_add(q, "/data/a", NULL, 0, 5, NULL), 0);
+    zsq_close(q);
+    q = open_q(e);
+    struct zsq_item *items;
+    size_t n;
+    assert_int_equal(zsq_list(q, &items, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].attempts, 0);
+    assert_int_equal(items[0].next_ms, 5);
+    zsq_items_free(items, n);
+    zsq_close(q);
+}
+
+/* A write that fails half way is cut back; when the cut fails too, the live state is
+ * rewritten; when that fails, the queue refuses further appends until reopened. Never
+ * is a failed add in the file, nor a record after a partial one. */
+static void test_failed_append_leaves_no_trace(void **state)
+{
+    struct env *e = *state;
+    struct zsq *q = open_q(e);
+    assert_int_equal(zsq_add(q, "/data/a", NULL, 0, 0, NULL), 0);
+    off_t one = file_size(e->path);
+    g_half_then_fail = 1;
+    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), QS_EIO);
+    assert_non_null(strstr(qs_err_msg(), "No space left"));
+    faults_off();
+    assert_int_equal(file_size(e->path), one); /* cut back */
+    assert_int_equal(zsq_len(q), 1);
+
+    g_half_then_fail = 1; /* cut back fails: the state is rewritten to a new file */
+    g_fail_truncate = 1;
+    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), QS_EIO);
+    faults_off();
+    assert_int_equal(zsq_len(q), 1); /* (the new file holds a next-id record and a) */
+    assert_int_equal(zsq_add(q, "/data/c", NULL, 0, 0, NULL), 0);
+
+    g_half_then_fail = 1; /* and the rewrite fails too: no append until reopened */
+    g_fail_truncate = 1;
+    g_fail_new = 1;
+    assert_int_equal(zsq_add(q, "/data/d", NULL, 0, 0, NULL), QS_EIO);
+    faults_off();
+    assert_int_equal(zsq_add(q, "/data/e", NULL, 0, 0, NULL), QS_EIO);
+    assert_non_null(strstr(qs_err_msg(), "reopen the queue"));
+    zsq_close(q);
+    q = open_q(e); /* the partial record is the torn tail */
+    struct zsq_item *items;
+    size_t n;
+    assert_int_equal(zsq_list(q, &items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(items[0].path, "/data/a");
+    assert_string_equal(items[1].path, "/data/c");
+    zsq_items_free(items, n);
+    assert_int_equal(zsq_add(q, "/data/e", NULL, 0, 0, NULL), 0);
+    assert_int_equal(zsq_len(q), 3);
+    zsq_close(q);
+}
+
+/* A compaction that fails after a durable DONE does not fail zsq_done; it runs later. */
+static void test_compaction_failure_not_reported(void **state)
+{
+    struct env *e = *state;
+    struct zsq *q = open_q(e);
+    struct zsq_item it;
+    g_fail_new = 1;
+    for (int i = 0; i < 3000; i++) {
+        uint64_t id;
+        assert_int_equal(zsq_add(q, "/data/f", NULL, 0, 1, &id), 0);
+        assert_int_equal(zsq_take(q, 1, &it, NULL), 0);
+        zsq_item_free(&it);
+        assert_int_equal(zsq_done(q, id), 0);
+    }
+    off_t big = file_size(e->path);
+    assert_true(big > 64 * 1024); /* never compacted */
+    faults_off();
+    uint64_t id;
+    assert_int_equal(zsq_add(q, "/data/f", NULL, 0, 1, &id), 0);
+    assert_int_equal(zsq_take(q, 1, &it, NULL), 0);
+    zsq_item_free(&it);
+    assert_int_equal(zsq_done(q, id), 0);
+    assert_true(file_size(e->path) < 1024);
+    zsq_close(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +523,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damage_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_bounds_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_length_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readd_resets_attempts_durably, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_append_leaves_no_trace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_failure_not_reported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
