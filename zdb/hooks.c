@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/sys.h"
 
 extern char **environ;
 
@@ -145,13 +146,6 @@ static int spawn(struct zdb_hooks *h, struct zdb_hook *r)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for child pid until deadline (monotonic ms). 0 and *wstatus, or QS_ETIMEOUT. */
 static int wait_until(pid_t pid, int64_t deadline, int *wstatus)
 {
@@ -169,7 +163,7 @@ static int wait_until(pid_t pid, int64_t deadline, int *wstatus)
             rc = qs_err_sys(QS_EIO, errno, "waitpid %d", (int)pid);
             break;
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - qs_now_ms();
         if (left <= 0)
             break;
         if (pfd >= 0) {
@@ -203,7 +197,7 @@ int zdb_hooks_run(struct zdb_hooks *h, const char *event, const char *const *arg
     }
     qs_log(QS_LOG_DEBUG, "hook %s: started pid %d, waiting", event, (int)r->pid);
     int wstatus = 0;
-    int rc = wait_until(r->pid, now_ms() + (int64_t)h->timeout * 1000, &wstatus);
+    int rc = wait_until(r->pid, qs_now_ms() + (int64_t)h->timeout * 1000, &wstatus);
     if (rc == QS_ETIMEOUT) {
         qs_log(QS_LOG_ERROR, "hook %s: still running after %u s, killing pid %d", event, h->timeout,
                (int)r->pid);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/sys.h"
 #include "zdb/commands.h"
 #include "zdb/hooks.h"
 #include "zdb/reply.h"
@@ -138,13 +139,6 @@ int zdb_server_init(struct zdb_server *srv, struct zdb_config *cfg)
             return qs_err_sys(QS_EIO, errno, "epoll_ctl");
     }
     return 0;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Takes c off the list of clients parked by WAIT. */
@@ -287,7 +281,7 @@ void zdb_server_wait(struct zdb_server *srv, struct zdb_client *c, int cmd, uint
         unpark(srv, c);
     c->waiting = true;
     c->wait_cmd = cmd;
-    c->wait_deadline = now_ms() + timeout_ms;
+    c->wait_deadline = (uint64_t)qs_now_ms() + timeout_ms;
     c->wait_prev = NULL;
     c->wait_next = srv->waiters;
     if (srv->waiters)
@@ -313,7 +307,7 @@ void zdb_server_notify(struct zdb_server *srv, const struct zdb_client *by, int 
  * deadline (at most LOOP_TICK). */
 static int expire_waiters(struct zdb_server *srv)
 {
-    uint64_t now = now_ms(), next = now + LOOP_TICK;
+    uint64_t now = (uint64_t)qs_now_ms(), next = now + LOOP_TICK;
     struct zdb_client *w = srv->waiters;
     while (w) {
         struct zdb_client *nw = w->wait_next;

@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backend/backend_private.h"
+#include "util/sys.h"
 
 #define MARKER        "QSFS-SHARE"
 #define MARKER_HEAD   "qsfs share directory\n"
@@ -52,14 +52,7 @@ static int fsync_dir(struct qs_backend *b, const char *path)
 {
     if (b->nosync)
         return 0;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return fail_sys(b, errno, "open directory", path);
-    int rc = 0;
-    if (fsync(fd) < 0 && errno != EINVAL)
-        rc = fail_sys(b, errno, "fsync directory", path);
-    close(fd);
-    return rc;
+    return qs_fsync_dir(path) < 0 ? fail_sys(b, errno, "fsync directory", path) : 0;
 }
 
 static int mkdir_ok(struct qs_backend *b, const char *path, bool *created)
@@ -76,27 +69,12 @@ static int mkdir_ok(struct qs_backend *b, const char *path, bool *created)
     return fail_sys(b, errno, "mkdir", path);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes val to tmp/, fsyncs, renames it to dst and fsyncs dst's directory dstdir. */
 static int write_atomic(struct qs_backend *b, const char *dst, const char *dstdir, const void *val,
                         size_t len)
 {
     uint8_t rnd[12];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    if (qs_random_bytes(rnd, sizeof(rnd)) < 0)
         return fail_sys(b, errno, "getrandom for", "a temporary name");
     char hex[25], tmp[PATHLEN];
     to_hex(rnd, sizeof(rnd), hex);
@@ -105,7 +83,7 @@ static int write_atomic(struct qs_backend *b, const char *dst, const char *dstdi
     if (fd < 0)
         return fail_sys(b, errno, "create", tmp);
     int rc = 0;
-    if (write_all(fd, val, len) < 0)
+    if (qs_write_all(fd, val, len) < 0)
         rc = fail_sys(b, errno, "write", tmp);
     else if (!b->nosync && fdatasync(fd) < 0)
         rc = fail_sys(b, errno, "fsync", tmp);
@@ -234,7 +212,7 @@ static int subdirs(struct qs_backend *b)
 static int init_share(struct qs_backend *b, char id[33])
 {
     uint8_t rnd[16];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    if (qs_random_bytes(rnd, sizeof(rnd)) < 0)
         return fail_sys(b, errno, "getrandom for", "the share id");
     to_hex(rnd, sizeof(rnd), id);
     int rc = subdirs(b);
@@ -386,7 +364,7 @@ int qs_dir_put(struct qs_backend *b, const void *val, size_t len, struct qs_back
         return rc;
     b->ops++;
     struct qs_backend_key k = {.len = QS_BACKEND_DIR_KEY_LEN};
-    if (getrandom(k.b, QS_BACKEND_DIR_KEY_LEN, 0) != (ssize_t)QS_BACKEND_DIR_KEY_LEN)
+    if (qs_random_bytes(k.b, QS_BACKEND_DIR_KEY_LEN) < 0)
         return fail_sys(b, errno, "getrandom for", "a key");
     char dir[PATHLEN], file[PATHLEN + 40];
     rc = data_path(b, &k, dir, file);

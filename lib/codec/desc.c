@@ -3,12 +3,12 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "codec/hash.h"
 #include "util/crc32c.h"
 #include "util/mem.h"
+#include "util/sys.h"
 
 static const uint8_t desc_magic[4] = {'Q', 'S', 'C', 'D'};
 /* BLAKE2b personalization strings (16 bytes each): part of the format. */
@@ -33,20 +33,6 @@ int qs_codec_check_params(unsigned k, unsigned m, uint64_t chunk_size)
     return 0;
 }
 
-static int random_bytes(uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = getrandom(p, n, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return qs_err_sys(QS_EIO, errno, "codec: getrandom");
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 int qs_codec_desc_new(struct qs_codec_desc *d, unsigned k, unsigned m, uint32_t chunk_size,
                       const uint8_t *file_id, const uint8_t key[QS_CODEC_KEY_LEN])
@@ -61,7 +47,7 @@ int qs_codec_desc_new(struct qs_codec_desc *d, unsigned k, unsigned m, uint32_t 
     d->chunk_size = chunk_size;
     if (file_id)
         memcpy(d->file_id, file_id, QS_CODEC_ID_LEN);
-    else if ((rc = random_bytes(d->file_id, QS_CODEC_ID_LEN)) != 0)
+    else if ((rc = qs_random_bytes(d->file_id, QS_CODEC_ID_LEN)) != 0)
         return rc;
     return qs_hash_kdf(d->key_check, QS_CODEC_KCV_LEN, key, d->file_id, kdf_key_check);
 }

@@ -13,6 +13,7 @@
 
 #include "util/crc32c.h"
 #include "util/mem.h"
+#include "util/sys.h"
 
 #define MAGIC       "QSZQ\x01\0\0\0" /* "QSZQ", version 1, 3 reserved bytes */
 #define MAGIC_LEN   8u
@@ -406,16 +407,8 @@ static int replay(struct zsq *q, const uint8_t *p, size_t n, size_t *good)
 
 static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return qs_err_sys(QS_EIO, errno, "queue %s: write", path);
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    int rc = qs_write_all(fd, p, n);
+    return rc < 0 ? qs_err_sys(rc, errno, "queue %s: write", path) : 0;
 }
 
 static int sync_fd(const struct zsq *q, int fd, const char *path)
@@ -509,21 +502,8 @@ static int rewrite(struct zsq *q)
     q->fd = fd;
     q->records = records;
     /* the rename itself becomes durable with the directory */
-    char *dir = strdup(q->path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        if (slash == dir)
-            slash[1] = '\0';
-        else if (slash)
-            *slash = '\0';
-        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (!q->o.nosync && fsync(dfd) != 0)
-                rc = qs_err_sys(QS_EIO, errno, "queue: fsync directory of %s", q->path);
-            close(dfd);
-        }
-        free(dir);
-    }
+    if (!q->o.nosync && qs_fsync_parent(q->path) != 0)
+        rc = qs_err_set(QS_EIO, "queue %s: %s", q->path, qs_err_msg());
     return rc;
 }
 

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "codec/aead.h"
@@ -12,6 +11,7 @@
 #include "codec/rs.h"
 #include "util/crc32c.h"
 #include "util/mem.h"
+#include "util/sys.h"
 
 #define TAG_LEN      16
 #define BLOB_MIN     (ZSTOR_META_BLOB_HDR + TAG_LEN)
@@ -31,20 +31,6 @@ static uint32_t piece_crc(const uint8_t *p, size_t payload)
     return ~qs_crc32c_update(c, p + ZSTOR_META_PIECE_HDR, payload);
 }
 
-static int random_bytes(uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = getrandom(p, n, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return qs_err_sys(QS_EIO, errno, "metadata: getrandom");
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 void zstor_meta_sealed_free(struct zstor_meta_sealed *s)
 {
@@ -87,7 +73,7 @@ static int encrypt_blob(const uint8_t *plain, size_t len, const char *name, size
     struct qs_aead *a = NULL;
     uint8_t *aad = NULL;
     size_t aadlen = 0;
-    int rc = random_bytes(rnd, sizeof(rnd));
+    int rc = qs_random_bytes(rnd, sizeof(rnd));
     if (rc)
         return rc;
     memcpy(blob, blob_magic, 4);
@@ -149,7 +135,7 @@ int zstor_meta_seal_bytes(const uint8_t *plain, size_t len, const char *name,
     hdr[4] = ZSTOR_META_SEAL_VERSION;
     hdr[6] = (uint8_t)data;
     hdr[7] = (uint8_t)parity;
-    if ((rc = random_bytes(hdr + 8, 16)) != 0) /* id of this write */
+    if ((rc = qs_random_bytes(hdr + 8, 16)) != 0) /* id of this write */
         goto fail;
     qs_put64(hdr + 24, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
     qs_put32(hdr + 32, (uint32_t)blen);

@@ -18,12 +18,6 @@ void zstor_ctx_opts_default(struct zstor_ctx_opts *o)
     o->workers = -1;
 }
 
-int64_t zs_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void zs_hex(const uint8_t *p, size_t n, char *out)
 {
@@ -97,14 +91,14 @@ int zs_interrupted(const struct zstor_ctx *z)
 
 bool zs_bk_down(const struct zs_bk *k)
 {
-    return k->down_until && zs_now_ms() < k->down_until;
+    return k->down_until && qs_now_ms() < k->down_until;
 }
 
 void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why)
 {
     if (!zs_transport_error(rc))
         return;
-    k->down_until = zs_now_ms() + ZS_DOWN_MS;
+    k->down_until = qs_now_ms() + ZS_DOWN_MS;
     snprintf(k->down_why, sizeof(k->down_why), "%s", why);
 }
 
@@ -351,10 +345,10 @@ static void probe_one(void *ud, size_t i)
 {
     struct probe_job *j = ud;
     struct zs_bk *k = j->bks[i];
-    if (!j->force && k->probed && zs_now_ms() - k->probe_ms < ZS_PROBE_TTL_MS)
+    if (!j->force && k->probed && qs_now_ms() - k->probe_ms < ZS_PROBE_TTL_MS)
         return;
     k->probe_rc = qs_backend_probe(k->probe_be ? k->probe_be : k->be, &k->h);
-    k->probe_ms = zs_now_ms();
+    k->probe_ms = qs_now_ms();
     k->probed = true;
     k->written = 0;
     if (k->probe_rc == 0)
@@ -469,20 +463,6 @@ int zstor_path_below(const struct zstor_ctx *z, const char *path, char **below)
 
 /* ---- output files ---- */
 
-int zs_write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 int zs_mkdir_parents(const char *path)
 {

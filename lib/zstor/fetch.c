@@ -301,7 +301,7 @@ static int top_up(struct fetch *f, struct slot *s, unsigned *left)
             continue;
         q->counted = true;
         s->pending--;
-        s->last = zs_now_ms();
+        s->last = qs_now_ms();
         if (q->st == ZS_F_OK) {
             s->ok++;
         } else {
@@ -434,7 +434,7 @@ int zs_fetch(struct zstor_ctx *z, const struct zstor_meta_record *r, const int *
             memset(s, 0, sizeof(*s));
             s->used = true;
             s->chunk = next++;
-            s->last = zs_now_ms();
+            s->last = qs_now_ms();
             if ((rc = top_up(f, s, &left)) < 0)
                 break;
         }
@@ -449,7 +449,7 @@ int zs_fetch(struct zstor_ctx *z, const struct zstor_meta_record *r, const int *
                 rc = top_up(f, s, &left);
             if (rc < 0 || slot_ready(f, s, left))
                 break;
-            int64_t now = zs_now_ms();
+            int64_t now = qs_now_ms();
             if (!f->all && s->pending > 0 && now - s->last >= SLOW_MS) {
                 /* slow shards: ask one more position, and prefer others from now on */
                 for (unsigned p = 0; p < f->n; p++)

@@ -13,6 +13,7 @@
 #include "codec/pool.h"
 #include "meta/record.h"
 #include "meta/seal.h"
+#include "util/sys.h"
 #include "zstor/zstor.h"
 
 #define ZS_DOWN_MS      30000 /* a backend that failed at transport level is skipped so long */
@@ -53,7 +54,6 @@ struct zstor_ctx {
 
 /* ---- ctx.c ---- */
 
-int64_t zs_now_ms(void);
 /* Runs fn(ud, i) for i in [0, n) on n threads (inline when n == 1 or threads fail). */
 void zs_par(size_t n, void (*fn)(void *ud, size_t i), void *ud);
 /* True for errors that say the backend is unreachable (transport), not the request. */
@@ -219,7 +219,6 @@ void zs_upload_free(struct zs_upload *u);
 /* Creates the missing directories of path's parent (mode 0755). */
 int zs_mkdir_parents(const char *path);
 /* write() all of p, retrying on EINTR. -1 with errno on failure. */
-int zs_write_all(int fd, const uint8_t *p, size_t n);
 void zs_hex(const uint8_t *p, size_t n, char *out);
 
 #endif

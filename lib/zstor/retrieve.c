@@ -49,7 +49,7 @@ static int dec_sink(void *ud, const struct qs_dec_chunk *c)
         n -= s;
         j->skip -= s;
     }
-    if (n && zs_write_all(j->fd, p, n) < 0)
+    if (n && qs_write_all(j->fd, p, n) < 0)
         return qs_err_sys(QS_EIO, errno, "write");
     j->written += n;
     if (j->z->o.progress)
