@@ -101,6 +101,9 @@ int cmd_set(struct zdb_server *srv, struct zdb_client *c, const struct resp_requ
     case ZDB_EWRITE_INDEX:
         reply_error(c, "Cannot write index right now");
         return CMD_FAILED;
+    case ZDB_EDISKFULL:
+        reply_error(c, ZDB_ERR_DISKFULL);
+        return CMD_FAILED;
     case QS_EINVAL:
         reply_error(c, "Invalid argument");
         return CMD_FAILED;
@@ -254,6 +257,10 @@ int cmd_del(struct zdb_server *srv, struct zdb_client *c, const struct resp_requ
     }
     if (rc == ZDB_EWRITE_INDEX) {
         reply_error(c, "Cannot write index right now");
+        return CMD_FAILED;
+    }
+    if (rc == ZDB_EDISKFULL) {
+        reply_error(c, ZDB_ERR_DISKFULL);
         return CMD_FAILED;
     }
     if (rc < 0) {

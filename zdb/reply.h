@@ -3,6 +3,10 @@
 #ifndef QSFS_ZDB_REPLY_H
 #define QSFS_ZDB_REPLY_H
 
+/* A write refused because the file system under the namespace is full (0-db's text,
+ * which clients match as a prefix, then why). */
+#define ZDB_ERR_DISKFULL "Cannot write data right now: disk full"
+
 #include "resp/resp.h"
 #include "zdb/server.h"
 

@@ -192,6 +192,7 @@ static void client_free(struct zdb_server *srv, struct zdb_client *c)
         c->next->prev = c->prev;
     qs_buf_free(&c->in);
     qs_buf_free(&c->out);
+    free(c->taint);
     free(c);
 }
 
@@ -260,19 +261,7 @@ void zdb_server_ns_removed(struct zdb_server *srv, struct zdb_ns *ns)
 
 int zdb_server_reload_ns(struct zdb_server *srv, struct zdb_ns *ns)
 {
-    /* Mark the users first: the old object is freed by the reload. */
-    for (struct zdb_client *c = srv->clients; c; c = c->next)
-        c->reloading = c->ns == ns;
-    int rc = zdb_store_reload(srv->store, &ns);
-    for (struct zdb_client *c = srv->clients; c; c = c->next) {
-        if (!c->reloading)
-            continue;
-        c->reloading = false;
-        c->ns = ns; /* the reload carried the count of users over */
-        if (!ns)
-            c->ns_gone = true;
-    }
-    return rc;
+    return zdb_store_reload(srv->store, ns); /* in place: the clients' pointers stay valid */
 }
 
 void zdb_server_wait(struct zdb_server *srv, struct zdb_client *c, int cmd, uint64_t timeout_ms)
@@ -360,6 +349,29 @@ static int flush_out(struct zdb_server *srv, struct zdb_client *c)
     return 0;
 }
 
+/* Remembers that c's reply in out[start, end) depends on batch generation gen. */
+static void taint(struct zdb_client *c, size_t start, size_t end, uint64_t gen)
+{
+    if (c->taint_lost)
+        return;
+    if (c->ntaint && c->taint[c->ntaint - 1].gen == gen && c->taint[c->ntaint - 1].end == start) {
+        c->taint[c->ntaint - 1].end = end; /* a pipelined run of writes: one range */
+        c->taint[c->ntaint - 1].replies++;
+        return;
+    }
+    if (c->ntaint == c->captaint) {
+        size_t cap = c->captaint ? 2 * c->captaint : 16;
+        struct zdb_taint *p = realloc(c->taint, cap * sizeof(*p));
+        if (!p) {
+            c->taint_lost = true;
+            return;
+        }
+        c->taint = p;
+        c->captaint = cap;
+    }
+    c->taint[c->ntaint++] = (struct zdb_taint){start, end, gen, 1};
+}
+
 /* Parses and runs every complete request in the input buffer. */
 static void process_input(struct zdb_server *srv, struct zdb_client *c)
 {
@@ -369,8 +381,14 @@ static void process_input(struct zdb_server *srv, struct zdb_client *c)
         if (rc == RESP_NEED_MORE)
             break;
         if (rc == RESP_DONE) {
+            size_t start = c->out.len;
             zdb_dispatch(srv, c, &srv->req);
             c->batch_cmds++;
+            /* a reply that depends on this turn's writes to the namespace (a write, or a
+             * read after one) is answered only if those writes become durable */
+            if (c->ns && c->ns->batch_touched && c->out.len > start &&
+                qs_buf_ptr(&c->out)[start] != '-') /* an error stays what it says */
+                taint(c, start, c->out.len, c->ns->batch_gen);
         } else {
             const char *msg = resp_error_reply(rc);
             reply_check(c, resp_add_raw(&c->out, msg, strlen(msg)));
@@ -439,13 +457,59 @@ static void periodic(struct zdb_server *srv)
     zdb_compact_periodic(srv, now); /* --compact-ratio: at most one data file per second */
 }
 
-/* After a failed batch write nothing of the turn may be acknowledged: every reply the
- * client got in this turn becomes an error (the writes stay queued and are retried). */
-static void fail_turn(struct zdb_client *c)
+/* After a batch rolled some namespaces back: every reply of c that depended on a rolled
+ * back generation becomes an error; the others (reads, PING, other namespaces) stand. */
+static void fail_tainted(struct zdb_server *srv, struct zdb_client *c)
 {
-    c->out.len = c->batch_mark;
-    for (unsigned i = 0; i < c->batch_cmds; i++)
-        reply_error(c, "Cannot write data right now");
+    if (!srv->store->naborted && !srv->store->aborted_overflow)
+        return;
+    struct qs_buf *o = &c->out;
+    if (c->taint_lost) { /* the list could not be kept: nothing of the turn stands */
+        o->len = c->batch_mark;
+        for (unsigned i = 0; i < c->batch_cmds; i++)
+            reply_error(c, "Cannot write data right now");
+        return;
+    }
+    size_t end = o->len;
+    struct qs_buf tail;
+    qs_buf_init(&tail, o->max);
+    bool ok = true;
+    size_t at = c->batch_mark;
+    for (size_t i = 0; i < c->ntaint && ok; i++) {
+        const struct zdb_taint *t = &c->taint[i];
+        int code;
+        if (!zdb_store_gen_aborted(srv->store, t->gen, &code))
+            continue;
+        const char *msg = code == ZDB_EDISKFULL ? "-" ZDB_ERR_DISKFULL "\r\n"
+                                                : "-Cannot write data right now\r\n";
+        ok = qs_buf_append(&tail, qs_buf_ptr(o) + at, t->start - at) == 0;
+        for (unsigned k = 0; ok && k < t->replies; k++)
+            ok = qs_buf_append(&tail, msg, strlen(msg)) == 0;
+        at = t->end;
+    }
+    if (at == c->batch_mark) { /* nothing of c was rolled back */
+        qs_buf_free(&tail);
+        return;
+    }
+    ok = ok && qs_buf_append(&tail, qs_buf_ptr(o) + at, end - at) == 0;
+    o->len = c->batch_mark;
+    if (ok)
+        ok = qs_buf_append(o, qs_buf_ptr(&tail), tail.len) == 0;
+    if (!ok) {
+        o->len = c->batch_mark;
+        for (unsigned i = 0; i < c->batch_cmds; i++)
+            reply_error(c, "Cannot write data right now");
+    }
+    qs_buf_free(&tail);
+}
+
+/* Starts tracking c's replies for a batch. */
+static void turn_begin(struct zdb_client *c)
+{
+    c->batch_mark = c->out.len;
+    c->batch_cmds = 0;
+    c->ntaint = 0;
+    c->taint_lost = false;
 }
 
 /* After a turn's writes reached the files: sends c's replies, and when that drains a
@@ -458,7 +522,12 @@ static void finish_turn(struct zdb_server *srv, struct zdb_client *c)
         if (drop || c->closing || c->in.len == 0 || c->out.len > OUT_PAUSE)
             break;
         size_t before = c->in.len;
+        /* what it had sent is a batch of its own, acknowledged only once durable */
+        turn_begin(c);
+        zdb_store_batch_begin(srv->store);
         process_input(srv, c);
+        if (zdb_store_batch_end(srv->store) < 0)
+            fail_tainted(srv, c);
         if (c->in.len == before)
             break;
     }
@@ -507,8 +576,7 @@ int zdb_server_run(struct zdb_server *srv)
                 continue;
             }
             struct zdb_client *c = evs[i].data.ptr;
-            c->batch_mark = c->out.len;
-            c->batch_cmds = 0;
+            turn_begin(c);
             int drop = 0;
             if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
                 drop = 1;
@@ -523,7 +591,7 @@ int zdb_server_run(struct zdb_server *srv)
         }
         if (zdb_store_batch_end(srv->store) < 0) {
             for (int i = 0; i < nt; i++)
-                fail_turn(touched[i]);
+                fail_tainted(srv, touched[i]);
         }
         /* One send for the whole batch of replies of each client. */
         for (int i = 0; i < nt; i++)

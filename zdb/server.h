@@ -33,6 +33,13 @@ struct zdb_config {
     struct zdb_store_opts store;
 };
 
+/* A range of a client's replies that depends on a batch generation's writes. */
+struct zdb_taint {
+    size_t start, end; /* in out, from the start of its live bytes */
+    uint64_t gen;
+    unsigned replies; /* how many replies the range holds */
+};
+
 struct zdb_client {
     int fd;
     uint64_t id;
@@ -59,7 +66,9 @@ struct zdb_client {
     struct zdb_client *wait_prev, *wait_next; /* srv->waiters */
     bool woken;                               /* in srv->woken: has a reply to send */
     struct zdb_client *woken_next;
-    bool reloading; /* RELOAD: its namespace object is being replaced */
+    struct zdb_taint *taint; /* replies of this turn that depend on its writes */
+    size_t ntaint, captaint;
+    bool taint_lost; /* the list could not grow: every reply of the turn depends */
 };
 
 struct zdb_stats {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store/ns_private.h"
@@ -16,6 +17,7 @@
 #include "store/store.h"
 #include "util/crc32c.h"
 #include "util/mem.h"
+#include "util/sys.h"
 
 void zdb_ns_mark_dirty(struct zdb_ns *ns, uint32_t fileid)
 {
@@ -63,27 +65,19 @@ int zdb_ns_save(struct zdb_ns *ns)
         rc = qs_err_sys(QS_EIO, errno, "rename %s", tmp);
     if (rc < 0)
         unlink(tmp);
+    /* the new name is durable only with its directory (any file system, power loss) */
+    if (rc == 0 && qs_fsync_dir(ns->idxdir) < 0)
+        rc = qs_err_set(QS_EIO, "%s", qs_err_msg());
     return rc;
 }
 
+/* Writes always run in a batch (zdb_ns_set/del make one when the caller has none): the
+ * sync they need happens once, at batch end, and its failure rolls the batch back. */
 static void ns_after_write(struct zdb_ns *ns)
 {
     const struct zdb_store_opts *o = &ns->store->opts;
-    time_t now = 0;
-    if (o->sync && ns->store->batch_depth > 0) {
-        ns->sync_pending = true; /* one fdatasync for the whole batch */
-        return;
-    }
-    if (o->sync) {
-        if (zdb_ns_sync(ns) < 0)
-            ns->stats.data_faults++;
-        return;
-    }
-    if (o->synctime) {
-        now = time(NULL);
-        if (now - ns->last_sync >= (time_t)o->synctime && zdb_ns_sync(ns) < 0)
-            ns->stats.data_faults++;
-    }
+    if (o->sync || (o->synctime && time(NULL) - ns->last_sync >= (time_t)o->synctime))
+        ns->sync_pending = true;
 }
 
 int zdb_ns_sync(struct zdb_ns *ns)
@@ -140,19 +134,28 @@ int zdb_ns_jump(struct zdb_ns *ns)
     int rc = zdb_nsfile_flush(ns);
     if (rc < 0)
         return rc; /* stay on this pair: its pending bytes must land first */
-    if (o->secure || o->sync || o->synctime) {
-        if (zdb_ns_sync(ns) < 0)
-            ns->stats.data_faults++;
+    if ((o->secure || o->sync || o->synctime) && (rc = zdb_ns_sync(ns)) < 0) {
+        ns->stats.data_faults++;
+        return rc; /* the old files are not complete on disk: do not leave them */
     }
     uint32_t old = ns->fileid;
     zdb_nsfile_close_active(ns);
     rc = zdb_nsfile_open_active(ns, old + 1);
+    /* the new files' names must survive a power cut before anything is written there */
+    if (rc == 0 && (o->secure || o->sync) &&
+        (qs_fsync_dir(ns->idxdir) < 0 || qs_fsync_dir(ns->datdir) < 0)) {
+        rc = qs_err_set(QS_EIO, "%s", qs_err_msg());
+        zdb_nsfile_close_active(ns);
+    }
     if (rc < 0) {
         /* Stay on the old pair rather than losing the ability to write at all. */
-        int rc2 = zdb_nsfile_open_active(ns, old);
-        (void)rc2;
-        return rc;
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        if (zdb_nsfile_open_active(ns, old) < 0)
+            ns->broken = "the active files could not be reopened after a failed rotation";
+        return qs_err_set(rc, "%s", msg);
     }
+    zdb_batch_rebase(ns); /* what came before is complete in the old pair */
     ns->index_bytes += ns->idx_size;
     ns->data_bytes += ns->dat_size;
     if (ns->mode == ZDB_MODE_SEQ) {
@@ -450,6 +453,49 @@ static int seq_set(struct zdb_ns *ns, const uint8_t *key, size_t klen, const uin
     return 0;
 }
 
+#define SPACE_MARGIN (1u << 20) /* free bytes wanted beyond a write after the disk was full */
+
+/* Whether a write may start: refused without a trace when the namespace is broken, or
+ * when the disk was full at the last roll back and still has no room for need bytes. */
+static int write_allowed(struct zdb_ns *ns, uint64_t need)
+{
+    if (ns->broken)
+        return qs_err_set(ZDB_EWRITE_DATA, "namespace %s: %s", ns->name, ns->broken);
+    if (!ns->nospace)
+        return 0;
+    struct statvfs d, i;
+    if (statvfs(ns->datdir, &d) == 0 && statvfs(ns->idxdir, &i) == 0 &&
+        (uint64_t)d.f_bavail * d.f_frsize >= need + SPACE_MARGIN &&
+        (uint64_t)i.f_bavail * i.f_frsize >= SPACE_MARGIN) {
+        ns->nospace = false;
+        return 0;
+    }
+    return qs_err_set(ZDB_EDISKFULL, "namespace %s: the disk is full", ns->name);
+}
+
+/* Errors a write reports before it changed anything. */
+static bool refused_early(int rc)
+{
+    return rc == QS_EFULL || rc == ZDB_ESEQKEY || rc == QS_EINVAL || rc == ZDB_EDISKFULL ||
+           rc == QS_ENOTFOUND;
+}
+
+/* Ends a write: a failure half way marks the batch generation for a roll back. Outside
+ * a batch the write made its own (self), which ends here. */
+static int end_write(struct zdb_ns *ns, int rc, bool self)
+{
+    if (rc < 0 && !refused_early(rc) && ns->batch_touched)
+        ns->batch_failed = true;
+    if (!self)
+        return rc;
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+    int brc = zdb_store_batch_end(ns->store);
+    if (rc < 0)
+        return qs_err_set(rc, "%s", msg);
+    return brc;
+}
+
 int zdb_ns_set(struct zdb_ns *ns, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
                uint32_t ts, struct zdb_setres *res)
 {
@@ -457,14 +503,20 @@ int zdb_ns_set(struct zdb_ns *ns, const uint8_t *key, size_t klen, const uint8_t
     res->keylen = 0;
     if (klen > ZDB_MAX_KEY || vlen > ZDB_MAX_PAYLOAD)
         return qs_err_set(QS_EINVAL, "key or value too large");
+    int rc = write_allowed(ns, ZDB_DAT_ENTRY_SIZE + ZDB_IDX_ENTRY_SIZE + 2 * klen + vlen);
+    if (rc < 0)
+        return rc;
     if (ts == 0)
         ts = (uint32_t)time(NULL);
+    bool self = ns->store->batch_depth == 0;
+    if (self)
+        zdb_store_batch_begin(ns->store);
     uint32_t crc = qs_crc32c_zdb(val, vlen);
-    int rc = ns->mode == ZDB_MODE_SEQ ? seq_set(ns, key, klen, val, vlen, ts, crc, res)
-                                      : user_set(ns, key, klen, val, vlen, ts, crc, res);
+    rc = ns->mode == ZDB_MODE_SEQ ? seq_set(ns, key, klen, val, vlen, ts, crc, res)
+                                  : user_set(ns, key, klen, val, vlen, ts, crc, res);
     if (rc == 0 && !res->unchanged)
         ns_after_write(ns);
-    return rc;
+    return end_write(ns, rc, self);
 }
 
 /* Marks the live version at loc deleted in the index and forgets it in memory. */
@@ -497,7 +549,20 @@ int zdb_ns_forget(struct zdb_ns *ns, const uint8_t *key, size_t klen)
     return forget_loc(ns, key, klen, &loc);
 }
 
+static int ns_del(struct zdb_ns *ns, const uint8_t *key, size_t klen, uint32_t ts);
+
 int zdb_ns_del(struct zdb_ns *ns, const uint8_t *key, size_t klen, uint32_t ts)
+{
+    int rc = write_allowed(ns, ZDB_DAT_ENTRY_SIZE + klen);
+    if (rc < 0)
+        return rc;
+    bool self = ns->store->batch_depth == 0;
+    if (self)
+        zdb_store_batch_begin(ns->store);
+    return end_write(ns, ns_del(ns, key, klen, ts), self);
+}
+
+static int ns_del(struct zdb_ns *ns, const uint8_t *key, size_t klen, uint32_t ts)
 {
     struct zdb_loc loc;
     int rc = zdb_ns_lookup(ns, key, klen, &loc);
@@ -551,6 +616,8 @@ int zdb_ns_flush(struct zdb_ns *ns)
     qs_buf_reset(&ns->wdat);
     qs_buf_reset(&ns->widx);
     qs_buf_reset(&ns->wpatch);
+    zdb_batch_rebase(ns); /* nothing of the namespace is left to roll back to */
+    ns->sync_pending = false;
     zdb_nsfile_close_active(ns);
     zdb_nsfile_cache_drop(ns);
     int rc = remove_dir_files(ns->idxdir, false);

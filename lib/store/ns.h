@@ -16,9 +16,10 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define ZDB_EWRITE_DATA  (-100) /* "Cannot write data right now" */
-#define ZDB_EWRITE_INDEX (-101) /* "Cannot write index right now" */
-#define ZDB_ESEQKEY      (-102) /* seq mode: a key that is not an existing id */
+#define ZDB_EWRITE_DATA  QS_EWRITE_DATA  /* "Cannot write data right now" */
+#define ZDB_EWRITE_INDEX QS_EWRITE_INDEX /* "Cannot write index right now" */
+#define ZDB_ESEQKEY      QS_ESEQKEY      /* seq mode: a key that is not an existing id */
+#define ZDB_EDISKFULL    QS_EDISKFULL    /* the file system is full: nothing was written */
 
 #define ZDB_NS_NAME_MAX 128
 #define ZDB_NS_PASS_MAX 255
@@ -122,6 +123,20 @@ struct zdb_ns {
     uint64_t fdclock;
     int clients; /* connections that selected it (kept by the server) */
     struct zdb_compact_plan compact;
+
+    /* The writes of the current batch (store/batch.c) form a generation that is made
+     * durable as a whole or rolled back as a whole: the files are cut back to the base
+     * and the namespace is loaded again from them, so a write answered with an error
+     * leaves no trace, in memory or on disk. A rotation ends a generation (what came
+     * before it reached the old files). */
+    bool batch_touched;          /* the current generation has writes */
+    bool batch_failed;           /* one of them failed half way: roll back at batch end */
+    uint64_t batch_gen;          /* store-unique id of the current generation */
+    uint32_t base_fileid;        /* the active pair when the generation started ... */
+    uint64_t base_dat, base_idx; /* ... and the bytes its files held then */
+    struct qs_buf wundo;         /* old bytes of the index patches applied in it */
+    bool nospace;                /* rolled back for a full disk: check space before writing */
+    const char *broken;          /* a roll back failed: writes refused, or NULL */
 };
 
 /* Location and metadata of a live key. */

@@ -823,6 +823,7 @@ static void ns_free(struct zdb_ns *ns)
     qs_buf_free(&ns->wdat);
     qs_buf_free(&ns->widx);
     qs_buf_free(&ns->wpatch);
+    qs_buf_free(&ns->wundo);
     free(ns->seq);
     free(ns->dirty);
     free(ns->idxdir);
@@ -900,6 +901,7 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
     qs_buf_init(&ns->wdat, 80u * 1024 * 1024);
     qs_buf_init(&ns->widx, 80u * 1024 * 1024);
     qs_buf_init(&ns->wpatch, 80u * 1024 * 1024);
+    qs_buf_init(&ns->wundo, 80u * 1024 * 1024);
     for (int i = 0; i < ZDB_FDCACHE_SIZE; i++)
         ns->fdc[i].fd = -1;
     snprintf(ns->name, sizeof(ns->name), "%s", name);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/ns_private.h"
 #include "store/store.h"
 #include "util/crc32c.h"
 #include "util/guard.h"
@@ -20,7 +21,8 @@ int zdb_write_at(int fd, struct iovec *iov, int n, uint64_t off)
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return qs_err_sys(QS_EIO, errno, "write");
+            int err = errno;
+            return qs_err_sys(err == ENOSPC || err == EDQUOT ? QS_EFULL : QS_EIO, err, "write");
         }
         off += (uint64_t)w;
         while (n > 0 && (size_t)w >= iov->iov_len) {
@@ -208,6 +210,7 @@ static bool batching(const struct zdb_ns *ns)
 /* Appends iov to the pending buffer b (flushing first when it is full). */
 static int buffer_append(struct zdb_ns *ns, struct qs_buf *b, const struct iovec *iov, int n)
 {
+    zdb_batch_touch(ns);
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
@@ -253,6 +256,8 @@ static int apply_patches(struct zdb_ns *ns)
         uint16_t len = qs_le16(p + 12);
         int fd;
         int rc = zdb_nsfile_fd(ns, 'i', fileid, &fd);
+        if (rc == 0)
+            rc = zdb_batch_save_undo(ns, fd, fileid, off, len);
         if (rc == 0) {
             struct iovec iov = {(void *)(p + PATCH_HDR), len};
             rc = zdb_write_at(fd, &iov, 1, off);
@@ -296,6 +301,7 @@ int zdb_nsfile_flush(struct zdb_ns *ns)
     /* Data first: an index entry must never reach the disk before its data. */
     int rc = flush_one(ns->dat_fd, &ns->wdat, ns->dat_size);
     if (rc < 0) {
+        ns->nospace = rc == QS_EFULL;
         ns->stats.data_io_errors++;
         ns->stats.data_write_failed++;
         ns->stats.data_io_error_last = time(NULL);
@@ -303,6 +309,7 @@ int zdb_nsfile_flush(struct zdb_ns *ns)
     }
     rc = flush_one(ns->idx_fd, &ns->widx, ns->idx_size);
     if (rc < 0) {
+        ns->nospace = rc == QS_EFULL;
         ns->stats.index_io_errors++;
         ns->stats.index_write_failed++;
         ns->stats.index_io_error_last = time(NULL);

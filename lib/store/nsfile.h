@@ -34,8 +34,10 @@ int zdb_nsfile_index_append(struct zdb_ns *ns, struct zdb_idx_entry *e, const ui
 int zdb_nsfile_index_rewrite(struct zdb_ns *ns, uint32_t fileid, uint32_t off,
                              const struct zdb_idx_entry *e, const uint8_t *key) QS_MUST_CHECK;
 
-/* Writes the batched appends of the active pair to the files. On failure the bytes stay
- * pending (and readable) and the next flush retries them. */
+/* Writes the batched appends of the active pair to the files, then the pending in-place
+ * patches (saving the bytes they overwrite, for a roll back). On failure the bytes stay
+ * pending (and readable): the batch rolls back (store/batch.c). ns->nospace tells a full
+ * disk. */
 int zdb_nsfile_flush(struct zdb_ns *ns) QS_MUST_CHECK;
 
 /* preadv of file kind/fileid at off that also sees batched bytes not yet written. */

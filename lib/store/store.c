@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include "store/ns_private.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -227,32 +229,21 @@ int zdb_store_remove(struct zdb_store *st, struct zdb_ns *ns)
     return rc;
 }
 
-int zdb_store_reload(struct zdb_store *st, struct zdb_ns **nsp)
+int zdb_store_reload(struct zdb_store *st, struct zdb_ns *ns)
 {
-    struct zdb_ns *old = *nsp;
-    char name[ZDB_NS_NAME_MAX + 1];
-    snprintf(name, sizeof(name), "%s", old->name);
-    bool locked = old->locked, frozen = old->frozen;
-    int clients = old->clients;
-    if (zdb_ns_sync(old) < 0)
-        qs_log(QS_LOG_WARN, "namespace %s: sync before reload failed", name);
-    unlink_ns(st, old);
-    zdb_ns_close(old);
-    struct zdb_ns *ns;
-    int rc = zdb_ns_open(st, name, false, &ns);
+    /* What was written must be on disk before the files are read back; if it cannot be,
+     * the reload is refused and (in a batch) those writes are rolled back. */
+    int rc = zdb_ns_sync(ns);
     if (rc < 0) {
-        *nsp = NULL;
-        return rc;
+        if (ns->batch_touched)
+            ns->batch_failed = true;
+        return qs_err_set(rc, "namespace %s: sync before reload failed: %s", ns->name,
+                          qs_err_msg());
     }
-    ns->locked = locked;
-    ns->frozen = frozen;
-    ns->clients = clients;
-    if ((rc = add_ns(st, ns)) < 0) {
-        zdb_ns_close(ns);
-        *nsp = NULL;
-        return rc;
-    }
-    *nsp = ns;
+    zdb_batch_rebase(ns);
+    if ((rc = zdb_ns_reload_in_place(ns)) < 0)
+        return qs_err_set(rc, "namespace %s: reload failed, it keeps serving as before: %s",
+                          ns->name, qs_err_msg());
     if (st->opts.events.reloaded)
         st->opts.events.reloaded(st->opts.events.ud, ns);
     return 0;
@@ -260,7 +251,10 @@ int zdb_store_reload(struct zdb_store *st, struct zdb_ns **nsp)
 
 void zdb_store_batch_begin(struct zdb_store *st)
 {
-    st->batch_depth++;
+    if (st->batch_depth++ == 0) {
+        st->naborted = 0;
+        st->aborted_overflow = false;
+    }
 }
 
 int zdb_store_batch_end(struct zdb_store *st)
@@ -272,13 +266,26 @@ int zdb_store_batch_end(struct zdb_store *st)
     int rc = 0;
     for (size_t i = 0; i < st->nns; i++) {
         struct zdb_ns *ns = st->ns[i];
-        if (!ns->wdat.len && !ns->widx.len && !ns->wpatch.len && !ns->sync_pending)
+        bool pending = ns->wdat.len || ns->widx.len || ns->wpatch.len || ns->sync_pending;
+        if (!pending && !ns->batch_failed) {
+            zdb_batch_rebase(ns);
             continue;
-        int r = ns->sync_pending ? zdb_ns_sync(ns) : zdb_nsfile_flush(ns);
-        if (r < 0) {
-            qs_log(QS_LOG_ERROR, "namespace %s: %s", ns->name, qs_err_msg());
-            rc = r;
         }
+        int r = 0;
+        if (!ns->batch_failed)
+            r = ns->sync_pending ? zdb_ns_sync(ns) : zdb_nsfile_flush(ns);
+        else
+            r = qs_err_set(ZDB_EWRITE_DATA, "a write failed half way");
+        if (r < 0) {
+            /* a failed fsync is not retried: what it covered is not trusted, cut it off */
+            int code = ns->nospace ? ZDB_EDISKFULL : ZDB_EWRITE_DATA;
+            if (ns->batch_touched)
+                r = zdb_batch_abort(ns, code);
+            qs_log(QS_LOG_ERROR, "namespace %s: %s", ns->name, qs_err_msg());
+            if (!rc)
+                rc = r;
+        }
+        zdb_batch_rebase(ns);
     }
     return rc;
 }

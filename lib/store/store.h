@@ -47,7 +47,16 @@ struct zdb_store {
     int idx_lock_fd, dat_lock_fd;
     struct zdb_ns **ns;
     size_t nns, nscap;
-    int batch_depth; /* > 0: appends are buffered until zdb_store_batch_end */
+    int batch_depth;  /* > 0: appends are buffered until zdb_store_batch_end */
+    uint64_t gen_seq; /* last batch generation id given out */
+    /* generations rolled back by the last zdb_store_batch_end (the server fails the
+     * replies that depended on them) */
+    struct zdb_batch_abort {
+        uint64_t gen;
+        int code; /* QS_EDISKFULL for a full disk, else QS_EWRITE_DATA */
+    } aborted[16];
+    size_t naborted;
+    bool aborted_overflow; /* more than fit: every generation of the batch counts */
 };
 
 /* Creates the directories if needed, takes both lock files, loads every namespace and
@@ -71,12 +80,22 @@ int zdb_store_remove(struct zdb_store *st, struct zdb_ns *ns) QS_MUST_CHECK;
  * buffered writes. */
 void zdb_store_batch_begin(struct zdb_store *st);
 
-/* Writes (and with --sync, syncs) everything buffered since batch_begin. On failure the
- * bytes stay buffered for the next attempt and the caller must not acknowledge the
- * batch's writes. */
+/* Writes (and with --sync, syncs) everything buffered since batch_begin. A namespace
+ * whose writes cannot all be written and synced is rolled back to where its generation
+ * started (files cut back, state loaded again from them; the namespace object stays the
+ * same) and its generation is listed in st->aborted: the caller must answer an error to
+ * every request that wrote it, or read it after a write (ns->batch_gen, batch_touched
+ * right after the request ran), and may acknowledge everything else. Returns the first
+ * failure, 0 when nothing was rolled back. */
 int zdb_store_batch_end(struct zdb_store *st) QS_MUST_CHECK;
 
-/* Reloads a namespace from disk (RELOAD); *ns is replaced by the new object. */
-int zdb_store_reload(struct zdb_store *st, struct zdb_ns **ns) QS_MUST_CHECK;
+/* True when generation gen was rolled back by the last zdb_store_batch_end; *code gets
+ * its reason (QS_EDISKFULL or QS_EWRITE_DATA). */
+bool zdb_store_gen_aborted(const struct zdb_store *st, uint64_t gen, int *code);
+
+/* Reloads a namespace from disk (RELOAD), in place: its pending writes are synced first
+ * (when that fails, nothing is reloaded and, inside a batch, the pending writes are rolled
+ * back at batch end); when loading fails, the namespace keeps serving as it was. */
+int zdb_store_reload(struct zdb_store *st, struct zdb_ns *ns) QS_MUST_CHECK;
 
 #endif

@@ -79,6 +79,14 @@ const char *qs_err_name(int code)
         return "try again";
     case QS_ETIMEOUT:
         return "timed out";
+    case QS_EWRITE_DATA:
+        return "cannot write data";
+    case QS_EWRITE_INDEX:
+        return "cannot write index";
+    case QS_ESEQKEY:
+        return "not an existing sequential id";
+    case QS_EDISKFULL:
+        return "disk full";
     default:
         return "unknown error";
     }

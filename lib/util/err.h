@@ -25,6 +25,11 @@ enum qs_err {
     QS_EBUSY = -11,    /* in use / locked */
     QS_EAGAIN = -12,   /* need more input; try again later */
     QS_ETIMEOUT = -13, /* a deadline passed */
+    /* the zdb store's write path (answered with 0-db's error strings) */
+    QS_EWRITE_DATA = -100,  /* appending to a data file failed: "Cannot write data right now" */
+    QS_EWRITE_INDEX = -101, /* writing an index file failed: "Cannot write index right now" */
+    QS_ESEQKEY = -102,      /* sequential mode: a key that is not an existing id */
+    QS_EDISKFULL = -103,    /* the disk under a namespace is full (not its size limit) */
 };
 
 /* Records a formatted message for this thread and returns code (so callers write

@@ -315,6 +315,7 @@ class Zdb:
         self.generation = 0
         self.unexpected_exit = None  # (returncode, stderr tail) when it died on its own
         self.log_path = None
+        self.env = None  # environment of the process (None: this one's)
 
     # -- paths -------------------------------------------------------------
     def ns_index_dir(self, ns="default"):
@@ -346,7 +347,7 @@ class Zdb:
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.tmpdir)
+                                         stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env)
         finally:
             log.close()
 

@@ -75,8 +75,11 @@ struct env {
     char path[96];
 };
 
+static void faults_off(void);
+
 static int setup(void **state)
 {
+    faults_off();
     struct env *e = calloc(1, sizeof(*e));
     snprintf(e->dir, sizeof(e->dir), "/tmp/qsfs-queue-XXXXXX");
     if (!e || !mkdtemp(e->dir))
@@ -453,7 +456,7 @@ static void test_failed_append_leaves_no_trace(void **state)
     assert_int_equal(zsq_add(q, "/data/a", NULL, 0, 0, NULL), 0);
     off_t one = file_size(e->path);
     g_half_then_fail = 1;
-    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), QS_EIO);
+    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), QS_EFULL);
     assert_non_null(strstr(qs_err_msg(), "No space left"));
     faults_off();
     assert_int_equal(file_size(e->path), one); /* cut back */
@@ -461,7 +464,7 @@ static void test_failed_append_leaves_no_trace(void **state)
 
     g_half_then_fail = 1; /* cut back fails: the state is rewritten to a new file */
     g_fail_truncate = 1;
-    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), QS_EIO);
+    assert_int_equal(zsq_add(q, "/data/b", NULL, 0, 0, NULL), QS_EFULL);
     faults_off();
     assert_int_equal(zsq_len(q), 1); /* (the new file holds a next-id record and a) */
     assert_int_equal(zsq_add(q, "/data/c", NULL, 0, 0, NULL), 0);
@@ -469,7 +472,7 @@ static void test_failed_append_leaves_no_trace(void **state)
     g_half_then_fail = 1; /* and the rewrite fails too: no append until reopened */
     g_fail_truncate = 1;
     g_fail_new = 1;
-    assert_int_equal(zsq_add(q, "/data/d", NULL, 0, 0, NULL), QS_EIO);
+    assert_int_equal(zsq_add(q, "/data/d", NULL, 0, 0, NULL), QS_EFULL);
     faults_off();
     assert_int_equal(zsq_add(q, "/data/e", NULL, 0, 0, NULL), QS_EIO);
     assert_non_null(strstr(qs_err_msg(), "reopen the queue"));

@@ -429,7 +429,7 @@ static void test_namespaces(void **state)
     free(f);
 
     /* reload keeps data and the descriptor */
-    assert_int_equal(zdb_store_reload(e.st, &a), 0);
+    assert_int_equal(zdb_store_reload(e.st, a), 0);
     assert_non_null(a);
     assert_string_equal(a->password, "s3cret");
     assert_int_equal(a->maxsize, 4096);
