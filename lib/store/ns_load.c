@@ -23,6 +23,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/parse.h"
+#include "util/sys.h"
 
 #define READER_CAP (ZDB_MAX_PAYLOAD + 64 * 1024)
 #define TAIL_CHECK 64
@@ -993,6 +994,12 @@ int zdb_ns_open(struct zdb_store *store, const char *name, bool create, struct z
     ns->written = false;
     ns->ndirty = 0;
     if (create && (rc = zdb_ns_save(ns)) < 0)
+        goto fail;
+    /* A new namespace (directories, first files) must survive a power cut once its
+     * creation was acknowledged; zdb_ns_save synced the descriptor's directory. */
+    if (create && (store->opts.sync || store->opts.secure) &&
+        ((rc = qs_fsync_dir(ns->datdir)) < 0 || (rc = qs_fsync_dir(store->index_root)) < 0 ||
+         (rc = qs_fsync_dir(store->data_root)) < 0))
         goto fail;
     *out = ns;
     return 0;
