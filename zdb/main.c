@@ -345,11 +345,13 @@ int main(int argc, char **argv)
         return 1;
     cfg.store.index_dir = cfg.index_dir;
     cfg.store.data_dir = cfg.data_dir;
-    /* Tests only: SIGKILL at this step of every compaction (zdb/commands_compact.c). */
+#ifdef QSFS_FAULT_INJECTION
+    /* zdb-faults only: SIGKILL at this step of every compaction (zdb/commands_compact.c). */
     const char *crash = getenv("ZDB_COMPACT_CRASH_AT");
     uint64_t crash_at;
     if (crash && parse_uint(crash, 1000, &crash_at) == 0)
         cfg.compact_crash_at = (int)crash_at;
+#endif
     log_verbose = cfg.verbose;
     if (cfg.logfile) {
         log_out = fopen(cfg.logfile, "ae"); /* close-on-exec: hooks must not hold it */

@@ -313,7 +313,8 @@ class CompactTest(ZdbTestCase):
         for step in range(1, STEPS + 1):
             with self.subTest(step=step):
                 d = self.copy_of(tmp, "step%d" % step)
-                z = zdbtest.Zdb(args=["--datasize", "512K"] + mode, tmpdir=d)
+                z = zdbtest.Zdb(args=["--datasize", "512K"] + mode, tmpdir=d,
+                                binary=zdbtest.faults_binary())
                 before = data_bytes(z)
                 os.environ["ZDB_COMPACT_CRASH_AT"] = str(step)
                 try:
@@ -335,6 +336,24 @@ class CompactTest(ZdbTestCase):
 
     def test_crash_at_every_step_user(self):
         self.crash_at_steps(False)
+
+    def test_production_binary_has_no_crash_switch(self):
+        """Only zdb-faults reads ZDB_COMPACT_CRASH_AT; zdb compacts as usual with it set."""
+        tmp, m = self.template(False)
+        d = self.copy_of(tmp, "prod")
+        z = zdbtest.Zdb(args=["--datasize", "512K"], tmpdir=d)
+        os.environ["ZDB_COMPACT_CRASH_AT"] = "1"
+        try:
+            z.start()
+        finally:
+            del os.environ["ZDB_COMPACT_CRASH_AT"]
+        c = z.client()
+        try:
+            parse_status(c.cmd("COMPACT"))
+            m.check(c)
+        finally:
+            c.close()
+        z.stop()
 
     def test_crash_at_every_step_seq(self):
         self.crash_at_steps(True)

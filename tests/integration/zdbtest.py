@@ -67,8 +67,13 @@ def zdb_binary():
     return os.path.join(build, "zdb", "zdb")
 
 
-def require_binary():
-    path = zdb_binary()
+def faults_binary():
+    """The test build with fault switches (zdb-faults, next to zdb)."""
+    return os.path.join(os.path.dirname(zdb_binary()), "zdb-faults")
+
+
+def require_binary(path=None):
+    path = path or zdb_binary()
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise ZdbNotFound("zdb binary not found: %s (build it, pass --build DIR or set ZDB_BIN)" % path)
     return path
@@ -299,8 +304,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 class Zdb:
     """One zdb server process with its own temporary index and data directories."""
 
-    def __init__(self, args=(), unix=False, tmpdir=None):
-        self.binary = require_binary()
+    def __init__(self, args=(), unix=False, tmpdir=None, binary=None):
+        self.binary = require_binary(binary)
         self.args = list(args)
         self.unix = unix
         self.own_tmp = tmpdir is None
