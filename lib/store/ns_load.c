@@ -427,6 +427,134 @@ static bool entry_matches_data(int idxfd, int datfd, uint64_t off, uint64_t data
            memcmp(db + ZDB_DAT_ENTRY_SIZE, ib + ZDB_IDX_ENTRY_SIZE, e.keylen) == 0;
 }
 
+/* Offset of the first index entry of the active pair whose data is not intact (a cut
+ * that reaches further back than the tail window); *end is left as is when none is. */
+static int first_mismatch(struct zdb_ns *ns, uint32_t fileid, uint64_t *end)
+{
+    struct zdb_reader r;
+    int rc = zdb_reader_init(&r, ns->idx_fd, ZDB_IDX_HEADER_SIZE, 1 << 20);
+    if (rc < 0)
+        return rc;
+    while (r.pos < *end) {
+        long got = zdb_reader_need(&r, ZDB_IDX_ENTRY_SIZE + ZDB_MAX_KEY);
+        struct zdb_idx_entry e;
+        if (got < ZDB_IDX_ENTRY_SIZE || zdb_idx_entry_decode(&e, r.buf + r.start, (size_t)got) < 0)
+            break;
+        if (!entry_matches_data(ns->idx_fd, ns->dat_fd, r.pos, ns->dat_size, fileid)) {
+            *end = r.pos;
+            break;
+        }
+        zdb_reader_skip(&r, ZDB_IDX_ENTRY_SIZE + e.keylen);
+    }
+    zdb_reader_free(&r);
+    return 0;
+}
+
+/* A key as log text: printable ASCII as is, anything else as \xHH. */
+static const char *key_text(const uint8_t *k, size_t n, char *out, size_t cap)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n && w + 5 < cap; i++) {
+        if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
+            out[w++] = (char)k[i];
+        else
+            w += (size_t)snprintf(out + w, cap - w, "\\x%02x", k[i]);
+    }
+    out[w] = '\0';
+    return out;
+}
+
+static int read_idx(int fd, uint64_t off, struct zdb_idx_entry *e, uint8_t *key)
+{
+    uint8_t b[ZDB_IDX_ENTRY_SIZE + ZDB_MAX_KEY];
+    ssize_t n = pread(fd, b, sizeof(b), (off_t)off);
+    if (n < ZDB_IDX_ENTRY_SIZE || zdb_idx_entry_decode(e, b, (size_t)n) < 0 ||
+        (size_t)n < ZDB_IDX_ENTRY_SIZE + (size_t)e->keylen)
+        return QS_ECORRUPT;
+    memcpy(key, b + ZDB_IDX_ENTRY_SIZE, e->keylen);
+    return 0;
+}
+
+/* True when the data entry e points to is intact (header, key and payload CRC), or its
+ * data file is absent (offloaded: a read brings it back). */
+static bool data_intact(struct zdb_ns *ns, const struct zdb_idx_entry *e, const uint8_t *key)
+{
+    int fd;
+    int rc = zdb_nsfile_fd(ns, 'd', e->dataid, &fd);
+    if (rc == QS_ENOTFOUND)
+        return true;
+    if (rc < 0)
+        return false;
+    size_t n = ZDB_DAT_ENTRY_SIZE + e->keylen + (size_t)e->length;
+    uint8_t *b = malloc(n);
+    if (!b)
+        return false;
+    struct zdb_dat_entry d;
+    bool ok = zdb_read_at(fd, b, n, e->offset) == 0 && zdb_dat_entry_decode(&d, b, n) >= 0 &&
+              d.keylen == e->keylen && d.length == e->length && d.crc == e->crc &&
+              memcmp(b + ZDB_DAT_ENTRY_SIZE, key, e->keylen) == 0 &&
+              qs_crc32c_zdb(b + ZDB_DAT_ENTRY_SIZE + e->keylen, e->length) == e->crc;
+    free(b);
+    return ok;
+}
+
+/* The user-mode index entries in [from, end) of the active index file i<fileid> lose
+ * their data (it was cut). An overwrite flagged the version it replaced as deleted: when
+ * a cut entry's parent (followed through cut parents) lies before the cut, holds the same
+ * key, is flagged and its bytes are intact, the flag is cleared so the key falls back to
+ * that version. Each key affected is logged. *restored counts the flags cleared (the load
+ * then starts again, so that older files see them). */
+static int restore_parents(struct load_ctx *c, uint32_t fileid, uint64_t from, uint64_t end,
+                           int *restored)
+{
+    struct zdb_ns *ns = c->ns;
+    *restored = 0;
+    uint8_t key[ZDB_MAX_KEY], pkey[ZDB_MAX_KEY];
+    char kt[4 * ZDB_MAX_KEY + 8];
+    for (uint64_t off = from; off < end;) {
+        struct zdb_idx_entry e, p;
+        if (read_idx(ns->idx_fd, off, &e, key) < 0)
+            break;
+        uint64_t next = off + ZDB_IDX_ENTRY_SIZE + e.keylen;
+        uint32_t pf = e.parentid, po = e.parentoff;
+        for (int hops = 0; po && pf == fileid && po >= from && hops < 100000; hops++) {
+            if (read_idx(ns->idx_fd, po, &p, pkey) < 0) {
+                po = 0;
+                break;
+            }
+            pf = p.parentid;
+            po = p.parentoff;
+        }
+        bool back = false;
+        int fd;
+        if (po && !(pf == fileid && po >= from) && zdb_nsfile_fd(ns, 'i', pf, &fd) == 0 &&
+            read_idx(fd, po, &p, pkey) == 0 && p.keylen == e.keylen &&
+            memcmp(pkey, key, e.keylen) == 0) {
+            if (!(p.flags & ZDB_IDX_DELETED)) {
+                back = true; /* restored by an earlier pass */
+            } else if (data_intact(ns, &p, pkey)) {
+                uint8_t flags = (uint8_t)(p.flags & ~ZDB_IDX_DELETED);
+                if (pwrite(fd, &flags, 1, (off_t)po + 13) != 1)
+                    return qs_err_sys(QS_EIO, errno, "restore i%u at %u", pf, po);
+                (*restored)++;
+                back = true;
+                qs_log(QS_LOG_WARN,
+                       "namespace %s: key '%s': its latest version (d%u at %u) was cut, back to "
+                       "the previous one (i%u at %u)",
+                       ns->name, key_text(key, e.keylen, kt, sizeof(kt)), e.dataid, e.offset, pf,
+                       po);
+            }
+        }
+        if (!back && !(e.flags & ZDB_IDX_DELETED))
+            qs_log(QS_LOG_WARN,
+                   "namespace %s: key '%s': its version in d%u at %u was cut and it has no "
+                   "earlier intact one",
+                   ns->name, key_text(key, e.keylen, kt, sizeof(kt)), e.dataid, e.offset);
+        off = next;
+    }
+    return 0;
+}
+
 static int read_header_mode(const char *path, int *mode)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -651,6 +779,9 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         uint64_t off = ring[k % TAIL_CHECK];
         if (!entry_matches_data(ns->idx_fd, ns->dat_fd, off, ns->dat_size, fileid)) {
             good_end = off;
+            /* the whole window is bad: earlier entries may point into the cut too */
+            if (k == first && first > 0 && rc == 0)
+                rc = first_mismatch(ns, fileid, &good_end);
             break;
         }
     }
@@ -674,6 +805,13 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         }
     }
     if (good_end < ns->idx_size) {
+        int restored = 0;
+        if ((rc = restore_parents(c, fileid, good_end, ns->idx_size, &restored)) < 0)
+            return rc;
+        if (restored) {
+            c->restart = true; /* load again: the restored versions may be in older files */
+            return 0;
+        }
         qs_log(QS_LOG_WARN, "namespace %s: cutting index file i%u from %llu to %llu bytes",
                ns->name, fileid, (unsigned long long)ns->idx_size, (unsigned long long)good_end);
         if (ftruncate(ns->idx_fd, (off_t)good_end) != 0)
