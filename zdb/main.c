@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,6 +333,19 @@ static int run_dump(struct zdb_config *cfg)
     return rc < 0 ? 1 : 0;
 }
 
+/* As redis does: every client costs a descriptor, so take all the kernel allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        qs_log(QS_LOG_WARN, "open-file limit: cannot raise it to %llu: %s",
+               (unsigned long long)want, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     struct zdb_config cfg = {
@@ -361,6 +375,7 @@ int main(int argc, char **argv)
     qs_log_set_handler(log_handler, NULL);
     if (cfg.dump)
         return run_dump(&cfg);
+    raise_fd_limit();
 
     if (cfg.hook) {
         /* The id the server will print; the listeners do not exist yet, and the

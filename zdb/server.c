@@ -98,6 +98,7 @@ int zdb_server_init_local(struct zdb_server *srv, struct zdb_config *cfg)
     srv->cfg = cfg;
     srv->epfd = -1;
     srv->listen_fd[0] = srv->listen_fd[1] = -1;
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->boot_time = time(NULL);
     srv->last_rotate_check = srv->boot_time;
     srv->last_rotate = srv->boot_time;
@@ -223,13 +224,71 @@ struct zdb_client *zdb_server_client_new(struct zdb_server *srv, int fd)
     return c;
 }
 
+#define ACCEPT_WARN_MS  10000 /* at most one "out of descriptors" warning so often */
+#define LISTEN_PAUSE_MS 200   /* listeners not polled so long when no descriptor is left */
+
+static void listeners_poll(struct zdb_server *srv, bool on)
+{
+    for (int i = 0; i < srv->nlisten; i++) {
+        struct epoll_event ev = {.events = on ? EPOLLIN : 0,
+                                 .data.u64 = (uint64_t)(TAG_LISTEN0 + i)};
+        epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listen_fd[i], &ev);
+    }
+    srv->listen_paused = !on;
+}
+
+/* accept failed with EMFILE/ENFILE: refuse the waiting connection with the spare
+ * descriptor, or stop polling the listeners for a moment. The log stays bounded. */
+static void out_of_descriptors(struct zdb_server *srv, int lfd, int err)
+{
+    srv->accept_refused++;
+    bool refused = false;
+    if (srv->spare_fd >= 0) {
+        close(srv->spare_fd);
+        srv->spare_fd = -1;
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            static const char msg[] = "-Cannot accept more connections: too many open files\r\n";
+            ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            close(fd);
+            refused = true;
+        }
+        srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (!refused || srv->spare_fd < 0) {
+        listeners_poll(srv, false);
+        srv->listen_resume_ms = qs_now_ms() + LISTEN_PAUSE_MS;
+    }
+    int64_t now = qs_now_ms();
+    if (!srv->accept_warn_ms || now - srv->accept_warn_ms >= ACCEPT_WARN_MS) {
+        int nclients = 0;
+        for (const struct zdb_client *c = srv->clients; c; c = c->next)
+            nclients++;
+        qs_log(QS_LOG_WARN,
+               "accept: %s: %llu connection(s) refused (%d clients connected; raise the "
+               "open-file limit, ulimit -n)",
+               strerror(err), (unsigned long long)srv->accept_refused, nclients);
+        srv->accept_warn_ms = now;
+        srv->accept_refused = 0;
+    }
+}
+
 static void accept_clients(struct zdb_server *srv, int lfd)
 {
     for (int n = 0; n < 256; n++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                qs_log(QS_LOG_WARN, "accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE)
+                out_of_descriptors(srv, lfd, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                     errno != ECONNABORTED) {
+                int64_t now = qs_now_ms();
+                if (!srv->accept_warn_ms || now - srv->accept_warn_ms >= ACCEPT_WARN_MS) {
+                    qs_log(QS_LOG_WARN, "accept: %s", strerror(errno));
+                    srv->accept_warn_ms = now;
+                }
+            }
             return;
         }
         int one = 1;
@@ -436,6 +495,8 @@ static int read_client(struct zdb_server *srv, struct zdb_client *c)
 
 static void periodic(struct zdb_server *srv)
 {
+    if (srv->listen_paused && qs_now_ms() >= srv->listen_resume_ms)
+        listeners_poll(srv, true);
     if (srv->hooks)
         zdb_hooks_reap(srv->hooks); /* finished non-blocking hooks (no-op when none runs) */
     time_t now = time(NULL);
@@ -556,6 +617,11 @@ int zdb_server_run(struct zdb_server *srv)
     struct zdb_client *touched[128];
     while (!srv->stop_signal) {
         int timeout = srv->waiters ? expire_waiters(srv) : LOOP_TICK;
+        if (srv->listen_paused) {
+            int64_t left = srv->listen_resume_ms - qs_now_ms();
+            if (left < timeout)
+                timeout = left > 0 ? (int)left : 0;
+        }
         if (srv->woken)
             timeout = 0;
         int n = epoll_wait(srv->epfd, evs, 128, timeout);
@@ -611,6 +677,9 @@ void zdb_server_free(struct zdb_server *srv)
         client_free(srv, srv->clients);
     for (int i = 0; i < srv->nlisten; i++)
         close(srv->listen_fd[i]);
+    if (srv->spare_fd >= 0)
+        close(srv->spare_fd);
+    srv->spare_fd = -1;
     if (srv->cfg && srv->cfg->socket)
         unlink(srv->cfg->socket);
     if (srv->epfd >= 0)

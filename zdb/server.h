@@ -96,6 +96,14 @@ struct zdb_server {
     struct zdb_hooks *hooks;    /* --hook: set by the program after zdb_server_init, or NULL */
     struct zdb_client *waiters; /* parked by WAIT */
     struct zdb_client *woken;   /* left WAIT during this loop turn, replies not sent yet */
+    /* out of descriptors: a spare one is given up to accept and close the connection
+     * waiting (so the listener does not stay readable and spin the loop); when even that
+     * fails the listeners are not polled until listen_resume_ms */
+    int spare_fd;
+    bool listen_paused;
+    int64_t listen_resume_ms;
+    int64_t accept_warn_ms;  /* last "out of descriptors" warning */
+    uint64_t accept_refused; /* connections refused since that warning */
 };
 
 /* Opens the store and the listeners. Errors carry a message for the operator. */

@@ -225,6 +225,48 @@ class FailingSyncTest(ZdbTestCase):
         self.assertEqual(c.cmd("GET", b"y"), b"8")
 
 
+class DescriptorLimitTest(ZdbTestCase):
+    def test_open_file_limit(self):
+        """With 64 descriptors and 100 clients trying to connect, zdb keeps serving the
+        connected ones, refuses the others without spinning on accept, and its log stays
+        bounded; when clients leave, new ones are accepted again."""
+        import resource
+        import socket
+        import time
+        z = self.new_zdb(start=False)
+        z.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        z.start()
+        first = self.client(z)
+        self.assertEqual(first.cmd("SET", b"k", b"v"), b"k")
+        socks = []
+        try:
+            for i in range(100):
+                s = socket.create_connection(("127.0.0.1", z.port), timeout=5)
+                socks.append(s)
+            time.sleep(2)
+            self.assertEqual(first.cmd("GET", b"k"), b"v")
+            self.assertEqual(first.cmd("PING"), "PONG")
+        finally:
+            for s in socks:
+                s.close()
+        log = z.log_text(limit=1 << 20)
+        self.assertLessEqual(log.count("accept:"), 3, log[-2000:])
+        self.assertIn("Too many open files", log)  # (a spinning accept logs millions)
+        # a connection after the others left is served
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c = z.client(timeout=2)
+                if c.cmd("PING") == "PONG":
+                    c.close()
+                    break
+                c.close()
+            except (OSError, zdbtest.ConnectionClosed):
+                pass
+            self.assertLess(time.monotonic(), deadline, "no new connection accepted")
+            time.sleep(0.1)
+
+
 class PowerCutTest(ZdbTestCase):
     """--sync under a simulated power cut: after kill -9, every file and directory entry is
     put back to what its last successful sync made durable (powercut.py), then zdb starts

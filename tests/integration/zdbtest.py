@@ -321,6 +321,7 @@ class Zdb:
         self.unexpected_exit = None  # (returncode, stderr tail) when it died on its own
         self.log_path = None
         self.env = None  # environment of the process (None: this one's)
+        self.preexec = None  # run in the child before exec (e.g. resource limits)
 
     # -- paths -------------------------------------------------------------
     def ns_index_dir(self, ns="default"):
@@ -352,7 +353,8 @@ class Zdb:
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(self.command_line(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env)
+                                         stderr=subprocess.STDOUT, cwd=self.tmpdir, env=self.env,
+                                         preexec_fn=self.preexec)
         finally:
             log.close()
 
