@@ -66,6 +66,10 @@ static void usage(FILE *f)
           "                      is reclaimable (deleted or overwritten values); default off\n"
           "  --hook EXE          run EXE <event> <zdbid> [args...] on events (see README)\n"
           "  --hooktimeout SECS  kill a blocking hook after SECS seconds (default 600)\n"
+          "  --input-limit BYTES memory all clients' half-sent requests may hold; a client\n"
+          "                      that would pass it is disconnected (default 256M)\n"
+          "  --input-timeout SECS  close a connection whose request stays half-sent and\n"
+          "                      idle for SECS seconds (default 60)\n"
           "  --background        run in the background\n"
           "  --logfile FILE      write the log to FILE\n"
           "  --dump              print the index entries of every namespace, then exit\n"
@@ -89,8 +93,9 @@ static int fail(const char *fmt, ...)
 
 /* Flags taking a value. */
 static const char *const valued[] = {
-    "data",  "index",   "mode",     "datasize", "listen", "port",        "socket",        "hook",
-    "admin", "maxsize", "synctime", "logfile",  "rotate", "hooktimeout", "compact-ratio", NULL};
+    "data",   "index",       "mode",          "datasize",    "listen",        "port",
+    "socket", "hook",        "admin",         "maxsize",     "synctime",      "logfile",
+    "rotate", "hooktimeout", "compact-ratio", "input-limit", "input-timeout", NULL};
 
 static bool takes_value(const char *name)
 {
@@ -271,6 +276,14 @@ static int parse_args(int argc, char **argv, struct zdb_config *cfg)
             if (strlen(val) > 128)
                 return fail("admin password too long (%s)", "128 bytes maximum");
             cfg->admin = val;
+        } else if (!strcmp(name, "input-limit")) {
+            if (qs_parse_size(val, &v) < 0 || v < (1u << 20))
+                return fail("invalid input-limit '%s' (bytes, at least 1M)", val);
+            cfg->input_limit = v;
+        } else if (!strcmp(name, "input-timeout")) {
+            if (parse_uint(val, 86400, &v) < 0 || v < 1)
+                return fail("invalid input-timeout '%s' (seconds, 1..86400)", val);
+            cfg->input_timeout = (unsigned)v;
         } else if (!strcmp(name, "maxsize")) {
             if (qs_parse_size(val, &v) < 0)
                 return fail("invalid maxsize '%s'", val);

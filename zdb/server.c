@@ -21,13 +21,15 @@
 #include "zdb/hooks.h"
 #include "zdb/reply.h"
 
-#define READ_CHUNK  (64 * 1024)
-#define OUT_MAX     (64ull * 1024 * 1024) /* hard limit of one client's pending output */
-#define OUT_PAUSE   (8ull * 1024 * 1024)  /* stop reading a client above this much */
-#define IN_MAX      (RESP_MAX_REQUEST + READ_CHUNK)
-#define READ_BUDGET (1024 * 1024) /* bytes read from one client per loop turn */
-#define WAIT_IN_MAX (1024 * 1024) /* input kept from a client parked by WAIT */
-#define LOOP_TICK   1000          /* ms: longest epoll wait (rotation, sync, hooks) */
+#define READ_CHUNK            (64 * 1024)
+#define OUT_MAX               (64ull * 1024 * 1024) /* hard limit of one client's pending output */
+#define OUT_PAUSE             (8ull * 1024 * 1024)  /* stop reading a client above this much */
+#define IN_MAX                (RESP_MAX_REQUEST + READ_CHUNK)
+#define READ_BUDGET           (1024 * 1024) /* bytes read from one client per loop turn */
+#define WAIT_IN_MAX           (1024 * 1024) /* input kept from a client parked by WAIT */
+#define INPUT_LIMIT_DEFAULT   (256ull * 1024 * 1024)
+#define INPUT_TIMEOUT_DEFAULT 60u
+#define LOOP_TICK             1000 /* ms: longest epoll wait (rotation, sync, hooks) */
 
 /* epoll data: listeners are tagged with a small integer, clients with their pointer. */
 #define TAG_LISTEN0 1
@@ -191,6 +193,7 @@ static void client_free(struct zdb_server *srv, struct zdb_client *c)
         srv->clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    srv->in_bytes -= c->in_counted;
     qs_buf_free(&c->in);
     qs_buf_free(&c->out);
     free(c->taint);
@@ -431,6 +434,23 @@ static void taint(struct zdb_client *c, size_t start, size_t end, uint64_t gen)
     c->taint[c->ntaint++] = (struct zdb_taint){start, end, gen, 1};
 }
 
+/* Keeps srv->in_bytes equal to the sum of the clients' input buffer sizes. */
+static void count_input(struct zdb_server *srv, struct zdb_client *c)
+{
+    srv->in_bytes = srv->in_bytes - c->in_counted + c->in.cap;
+    c->in_counted = c->in.cap;
+}
+
+/* Ends a client with an error line: its input is dropped, it closes once out is sent. */
+static void refuse_input(struct zdb_server *srv, struct zdb_client *c, const char *msg)
+{
+    qs_buf_reset(&c->in);
+    qs_buf_shrink(&c->in, 0);
+    count_input(srv, c);
+    reply_error(c, msg);
+    c->closing = true;
+}
+
 /* Parses and runs every complete request in the input buffer. */
 static void process_input(struct zdb_server *srv, struct zdb_client *c)
 {
@@ -457,7 +477,8 @@ static void process_input(struct zdb_server *srv, struct zdb_client *c)
         qs_buf_consume(&c->in, consumed);
     }
     if (c->in.len == 0)
-        qs_buf_shrink(&c->in, 1 << 20);
+        qs_buf_shrink(&c->in, 2 * READ_CHUNK);
+    count_input(srv, c);
 }
 
 /* Returns -1 when the client must be dropped now. */
@@ -468,6 +489,20 @@ static int read_client(struct zdb_server *srv, struct zdb_client *c)
     while (budget > 0 && !c->closing && !(c->waiting && c->in.len >= WAIT_IN_MAX)) {
         uint8_t *dst;
         size_t want = READ_CHUNK;
+        /* A bound on what half-sent requests hold in all: the client that would pass it
+         * with a large partial request is disconnected (small ones always go on). */
+        uint64_t limit = srv->cfg->input_limit ? srv->cfg->input_limit : INPUT_LIMIT_DEFAULT;
+        if (c->in.len >= READ_CHUNK && c->in.cap - c->in.len < want &&
+            srv->in_bytes + want > limit) {
+            qs_log(QS_LOG_WARN,
+                   "client %llu: input buffers reached --input-limit (%llu bytes): "
+                   "disconnected",
+                   (unsigned long long)c->id, (unsigned long long)limit);
+            refuse_input(srv, c,
+                         "Server input memory limit reached (--input-limit): "
+                         "connection closed");
+            return 0;
+        }
         if (qs_buf_reserve(&c->in, want, &dst) < 0) {
             /* A request larger than the parser allows never reaches here: the parser
              * rejects it first. Anything else is a broken client. */
@@ -484,6 +519,8 @@ static int read_client(struct zdb_server *srv, struct zdb_client *c)
         if (n == 0)
             return -1;
         qs_buf_commit(&c->in, (size_t)n);
+        count_input(srv, c);
+        c->last_rx_ms = qs_now_ms();
         srv->stats.net_rx += (uint64_t)n;
         budget -= (size_t)n < budget ? (size_t)n : budget;
         process_input(srv, c);
@@ -491,6 +528,27 @@ static int read_client(struct zdb_server *srv, struct zdb_client *c)
             break;
     }
     return 0;
+}
+
+/* Half-sent requests idle for longer than --input-timeout end their connection. */
+static void expire_partial(struct zdb_server *srv)
+{
+    unsigned secs = srv->cfg->input_timeout ? srv->cfg->input_timeout : INPUT_TIMEOUT_DEFAULT;
+    int64_t now = qs_now_ms();
+    struct zdb_client *c = srv->clients;
+    while (c) {
+        struct zdb_client *next = c->next;
+        if (c->in.len && !c->paused && !c->waiting && !c->closing &&
+            now - c->last_rx_ms > (int64_t)secs * 1000) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "Request not completed within %u seconds: connection closed",
+                     secs);
+            refuse_input(srv, c, msg);
+            if (flush_out(srv, c) < 0)
+                client_free(srv, c);
+        }
+        c = next;
+    }
 }
 
 static void periodic(struct zdb_server *srv)
@@ -503,6 +561,7 @@ static void periodic(struct zdb_server *srv)
     if (now == srv->last_rotate_check)
         return;
     srv->last_rotate_check = now;
+    expire_partial(srv);
     const struct zdb_config *cfg = srv->cfg;
     for (size_t i = 0; i < srv->store->nns; i++) {
         struct zdb_ns *ns = srv->store->ns[i];

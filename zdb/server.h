@@ -27,9 +27,11 @@ struct zdb_config {
     bool dump;
     bool background;
     const char *logfile;
-    unsigned rotate;      /* seconds, 0 = off */
-    double compact_ratio; /* --compact-ratio: automatic compaction, 0 = off */
-    int compact_crash_at; /* tests: ZDB_COMPACT_CRASH_AT, SIGKILL at that compaction step */
+    unsigned rotate;        /* seconds, 0 = off */
+    double compact_ratio;   /* --compact-ratio: automatic compaction, 0 = off */
+    int compact_crash_at;   /* tests: ZDB_COMPACT_CRASH_AT, SIGKILL at that compaction step */
+    uint64_t input_limit;   /* --input-limit: bytes all clients' input buffers may hold */
+    unsigned input_timeout; /* --input-timeout: seconds a half-sent request may stay idle */
     struct zdb_store_opts store;
 };
 
@@ -68,7 +70,9 @@ struct zdb_client {
     struct zdb_client *woken_next;
     struct zdb_taint *taint; /* replies of this turn that depend on its writes */
     size_t ntaint, captaint;
-    bool taint_lost; /* the list could not grow: every reply of the turn depends */
+    bool taint_lost;    /* the list could not grow: every reply of the turn depends */
+    size_t in_counted;  /* in.cap as counted in srv->in_bytes */
+    int64_t last_rx_ms; /* last byte received (monotonic) */
 };
 
 struct zdb_stats {
@@ -104,6 +108,7 @@ struct zdb_server {
     int64_t listen_resume_ms;
     int64_t accept_warn_ms;  /* last "out of descriptors" warning */
     uint64_t accept_refused; /* connections refused since that warning */
+    uint64_t in_bytes;       /* memory of every client's input buffer (--input-limit) */
 };
 
 /* Opens the store and the listeners. Errors carry a message for the operator. */

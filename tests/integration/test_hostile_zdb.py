@@ -267,6 +267,63 @@ class DescriptorLimitTest(ZdbTestCase):
             time.sleep(0.1)
 
 
+class PartialRequestTest(ZdbTestCase):
+    def test_memory_of_half_sent_requests_is_bounded(self):
+        """Clients that send most of an 8 MiB SET and stop: past --input-limit they are
+        disconnected with an error; the server keeps its memory and serves the others."""
+        import socket
+        import time
+        z = self.new_zdb("--input-limit", "32M")
+        other = self.client(z)
+        head = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$8388608\r\n"
+        body = b"x" * (8 * MiB - 10)
+        socks, refused = [], 0
+        try:
+            for i in range(16):
+                s = socket.create_connection(("127.0.0.1", z.port), timeout=2)
+                socks.append(s)
+                try:
+                    s.sendall(head + body)
+                except OSError:
+                    pass  # closed by the server while sending
+            time.sleep(1)
+            for s in socks:
+                s.settimeout(0.5)  # the refused ones have their error waiting
+                try:
+                    got = s.recv(200)
+                except OSError:
+                    got = b""
+                if got.startswith(b"-Server input memory limit reached"):
+                    refused += 1
+            self.assertEqual(other.cmd("PING"), "PONG")
+            with open("/proc/%d/status" % z.proc.pid) as f:
+                rss = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0] * 1024
+        finally:
+            for s in socks:
+                s.close()
+        self.assertGreaterEqual(refused, 10, "only %d of 16 clients were refused" % refused)
+        self.assertLess(rss, 96 * MiB, "zdb holds %d MiB for half-sent requests" % (rss // MiB))
+        self.assertIn("--input-limit", z.log_text())
+
+    def test_idle_half_sent_request_times_out(self):
+        import socket
+        import time
+        z = self.new_zdb("--input-timeout", "1")
+        s = socket.create_connection(("127.0.0.1", z.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nonly a part")
+        got = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            chunk = s.recv(200)
+            if not chunk:
+                break
+            got += chunk
+        self.assertTrue(got.startswith(b"-Request not completed within 1 seconds"), got)
+        c = self.client(z)
+        self.assertEqual(c.cmd("EXISTS", b"k"), 0)
+
+
 class PowerCutTest(ZdbTestCase):
     """--sync under a simulated power cut: after kill -9, every file and directory entry is
     put back to what its last successful sync made durable (powercut.py), then zdb starts
