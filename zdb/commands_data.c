@@ -184,7 +184,7 @@ static int get_one(struct zdb_server *srv, struct zdb_client *c, const struct re
     if (rc == 0)
         rc = reply_payload(srv, c, &loc, NULL);
     if (rc < 0) {
-        reply_error(c, "Internal Error");
+        reply_error(c, rc == QS_ECORRUPT ? ZDB_ERR_DAMAGED : "Internal Error");
         return CMD_FAILED;
     }
     return CMD_OK;

@@ -183,7 +183,7 @@ static int history_reply(struct zdb_server *srv, struct zdb_client *c, const str
         rc = cmd_ns_read(srv, c->ns, &loc, dst, NULL);
     if (rc < 0 || c->closing) {
         c->out.len = mark;
-        reply_error(c, "Internal Error");
+        reply_error(c, rc == QS_ECORRUPT ? ZDB_ERR_DAMAGED : "Internal Error");
         return CMD_FAILED;
     }
     return CMD_OK;

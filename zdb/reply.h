@@ -7,6 +7,10 @@
  * which clients match as a prefix, then why). */
 #define ZDB_ERR_DISKFULL "Cannot write data right now: disk full"
 
+/* A read whose stored bytes fail their CRC ("Internal Error", as 0-db answers a failed
+ * read, then why): damaged bytes are never answered as the value. */
+#define ZDB_ERR_DAMAGED "Internal Error: stored value is damaged (CRC mismatch)"
+
 #include "resp/resp.h"
 #include "zdb/server.h"
 

@@ -16,6 +16,7 @@
 #include "store/nsfile.h"
 #include "store/store.h"
 #include "util/crc32c.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/sys.h"
 
@@ -299,9 +300,23 @@ int zdb_ns_read(struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst, bool
     if (rc < 0)
         return rc;
     ns->stats.data_read_bytes += ZDB_DAT_ENTRY_SIZE + loc->keylen + loc->length;
-    if (crc_ok)
-        *crc_ok = qs_crc32c_zdb(dst, loc->length) == e.crc && e.crc == loc->crc;
-    return 0;
+    bool ok = qs_crc32c_zdb(dst, loc->length) == e.crc && e.crc == loc->crc;
+    if (crc_ok) {
+        *crc_ok = ok;
+        return 0;
+    }
+    if (ok)
+        return 0;
+    /* Never answer damaged bytes as the value. Logged at most once a second. */
+    ns->stats.data_faults++;
+    time_t now = time(NULL);
+    if (now != ns->damage_logged) {
+        qs_log(QS_LOG_ERROR, "namespace %s: damaged value in d%u at %u (CRC mismatch)", ns->name,
+               loc->fileid, loc->dataoff);
+        ns->damage_logged = now;
+    }
+    return qs_err_set(QS_ECORRUPT, "value in d%u at %u is damaged (CRC mismatch)", loc->fileid,
+                      loc->dataoff);
 }
 
 /* True when the stored payload of loc equals val byte for byte. */

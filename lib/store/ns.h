@@ -137,6 +137,7 @@ struct zdb_ns {
     struct qs_buf wundo;         /* old bytes of the index patches applied in it */
     bool nospace;                /* rolled back for a full disk: check space before writing */
     const char *broken;          /* a roll back failed: writes refused, or NULL */
+    time_t damage_logged;        /* last "damaged value" log line (one a second at most) */
 };
 
 /* Location and metadata of a live key. */
@@ -178,7 +179,8 @@ int zdb_ns_lookup(struct zdb_ns *ns, const uint8_t *key, size_t klen,
 
 /* Reads the payload of loc into dst (loc->length bytes) and checks the data entry header
  * matches. QS_ENOTFOUND when the data file is missing (the missing-data case), QS_EIO or
- * QS_ECORRUPT otherwise. If crc_ok is not NULL, it is set to whether the CRC matched. */
+ * QS_ECORRUPT otherwise. If crc_ok is not NULL, it is set to whether the CRC matched;
+ * with crc_ok NULL a CRC mismatch is QS_ECORRUPT (damaged bytes are never a value). */
 int zdb_ns_read(struct zdb_ns *ns, const struct zdb_loc *loc, uint8_t *dst,
                 bool *crc_ok) QS_MUST_CHECK;
 

@@ -43,7 +43,22 @@ struct load_ctx {
     size_t nrefs, refcap;
     bool later_done;   /* replay_later_tombstones ran */
     bool found_orphan; /* find_orphan saw a data entry no index entry points to */
+    bool report;       /* this scan of the active data file logs the damage it finds */
 };
+
+/* A key as log text: printable ASCII as is, anything else as \xHH. */
+static const char *key_text(const uint8_t *k, size_t n, char *out, size_t cap)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n && w + 5 < cap; i++) {
+        if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
+            out[w++] = (char)k[i];
+        else
+            w += (size_t)snprintf(out + w, cap - w, "\\x%02x", k[i]);
+    }
+    out[w] = '\0';
+    return out;
+}
 
 static int add_ref(struct load_ctx *c, uint32_t off)
 {
@@ -310,6 +325,14 @@ static int scan_data(struct load_ctx *c, int fd, uint64_t after, bool use_after,
             /* Complete but damaged: a torn tail if nothing good follows (valid_end stays
              * before it), bit rot in the middle otherwise (later entries are kept). */
             c->ns->stats.data_faults++;
+            if (c->report) {
+                char kt[4 * ZDB_MAX_KEY + 8];
+                qs_log(QS_LOG_WARN,
+                       "namespace %s: damaged value in d%u at %llu, key '%s' (CRC mismatch): "
+                       "reads of it answer an error",
+                       c->ns->name, c->ns->fileid, (unsigned long long)r.pos,
+                       key_text(key, d.keylen, kt, sizeof(kt)));
+            }
             zdb_reader_skip(&r, total);
             continue;
         }
@@ -448,20 +471,6 @@ static int first_mismatch(struct zdb_ns *ns, uint32_t fileid, uint64_t *end)
     }
     zdb_reader_free(&r);
     return 0;
-}
-
-/* A key as log text: printable ASCII as is, anything else as \xHH. */
-static const char *key_text(const uint8_t *k, size_t n, char *out, size_t cap)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < n && w + 5 < cap; i++) {
-        if (k[i] >= 0x20 && k[i] < 0x7f && k[i] != '\\')
-            out[w++] = (char)k[i];
-        else
-            w += (size_t)snprintf(out + w, cap - w, "\\x%02x", k[i]);
-    }
-    out[w] = '\0';
-    return out;
 }
 
 static int read_idx(int fd, uint64_t off, struct zdb_idx_entry *e, uint8_t *key)
@@ -738,7 +747,9 @@ static int load_file(struct load_ctx *c, uint32_t fileid, bool last)
         return rc;
     uint64_t data_end = 0;
     uint32_t data_last = 0;
+    c->report = true;
     rc = scan_data(c, ns->dat_fd, 0, false, &data_end, &data_last, NULL);
+    c->report = false;
     if (rc < 0 || (rc = cut_data_tail(c, data_end)) < 0)
         return rc;
     ns->dat_prev = data_last;

@@ -94,8 +94,10 @@ static const struct errmap error_map[] = {
     {"Key not found", QS_ENOTFOUND},
     {"This namespace doesn't exists", QS_ENOTFOUND},
     {"Your active namespace is not available anymore", QS_ENOTFOUND},
+    {"Cannot write data right now: disk full", QS_EFULL},
     {"Cannot write data right now", QS_EIO},
     {"Cannot write index right now", QS_EIO},
+    {"Internal Error: stored value is damaged", QS_ECORRUPT}, /* ours: CRC mismatch on disk */
     {"Internal Error", QS_EIO},
     {"Payload too big", QS_EINVAL},
     {"Invalid key", QS_EINVAL},

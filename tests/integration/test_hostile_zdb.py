@@ -324,6 +324,57 @@ class PartialRequestTest(ZdbTestCase):
         self.assertEqual(c.cmd("EXISTS", b"k"), 0)
 
 
+DAMAGED = "Internal Error: stored value is damaged (CRC mismatch)"
+
+
+class DamagedValueTest(ZdbTestCase):
+    def flip(self, path, needle):
+        with open(path, "r+b") as f:
+            data = f.read()
+            at = data.index(needle) + len(needle) // 2
+            f.seek(at)
+            f.write(bytes([data[at] ^ 0x20]))
+        return at
+
+    def test_damaged_value_in_active_file(self):
+        z = self.new_zdb()
+        c = self.client(z)
+        vals = {b"k%d" % i: os.urandom(1000) for i in range(3)}
+        for k, v in vals.items():
+            self.assertEqual(c.cmd("SET", k, v), k)
+        c.close()
+        z.stop()
+        self.flip(z.data_file(0), vals[b"k1"])
+        z.start()
+        self.assertRegex(z.log_text(), r"damaged value in d0 at [0-9]+, key 'k1'")
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", b"k1"), RespError(DAMAGED))
+        self.assertEqual(c.cmd("CHECK", b"k1"), 0)
+        self.assertEqual(c.cmd("GET", b"k0"), vals[b"k0"])
+        self.assertEqual(c.cmd("GET", b"k2"), vals[b"k2"])
+        self.assertEqual(c.cmd("CHECK", b"k2"), 1)
+        # a new value for the damaged key replaces it
+        self.assertEqual(c.cmd("SET", b"k1", b"fresh"), b"k1")
+        self.assertEqual(c.cmd("GET", b"k1"), b"fresh")
+
+    def test_damaged_value_in_closed_file(self):
+        z = self.new_zdb("--datasize", "512K")
+        c = self.client(z)
+        first = os.urandom(4000)
+        self.assertEqual(c.cmd("SET", b"first", first), b"first")
+        for i in range(200):
+            self.assertEqual(c.cmd("SET", b"fill%d" % i, os.urandom(4000)), b"fill%d" % i)
+        self.assertTrue(os.path.exists(z.data_file(1)))
+        c.close()
+        z.stop()
+        self.flip(z.data_file(0), first)
+        z.start()
+        c = self.client(z)
+        self.assertEqual(c.cmd("GET", b"first"), RespError(DAMAGED))
+        self.assertEqual(c.cmd("CHECK", b"first"), 0)
+        self.assertIn("damaged value in d0", z.log_text())
+
+
 class PowerCutTest(ZdbTestCase):
     """--sync under a simulated power cut: after kill -9, every file and directory entry is
     put back to what its last successful sync made durable (powercut.py), then zdb starts
