@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -88,6 +89,19 @@ static int undo_patches(struct zdb_ns *ns)
     return rc;
 }
 
+/* Cuts fd back to len bytes; never grows it (a file cut shorter behind zdb's back stays
+ * as it is, and loading it again recovers what it holds). */
+static int cut_back(struct zdb_ns *ns, int fd, char kind, uint64_t len)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return qs_err_sys(QS_EIO, errno, "stat %c%u", kind, ns->fileid);
+    if ((uint64_t)st.st_size > len && ftruncate(fd, (off_t)len) != 0)
+        return qs_err_sys(QS_EIO, errno, "cut %c%u back to %llu bytes", kind, ns->fileid,
+                          (unsigned long long)len);
+    return 0;
+}
+
 static void record_abort(struct zdb_store *st, uint64_t gen, int code)
 {
     if (st->naborted == sizeof(st->aborted) / sizeof(st->aborted[0])) {
@@ -115,12 +129,10 @@ int zdb_batch_abort(struct zdb_ns *ns, int code)
                         ns->base_fileid);
     if (rc == 0)
         rc = undo_patches(ns);
-    if (rc == 0 && ftruncate(ns->dat_fd, (off_t)ns->base_dat) != 0)
-        rc = qs_err_sys(QS_EIO, errno, "cut d%u back to %llu bytes", ns->fileid,
-                        (unsigned long long)ns->base_dat);
-    if (rc == 0 && ftruncate(ns->idx_fd, (off_t)ns->base_idx) != 0)
-        rc = qs_err_sys(QS_EIO, errno, "cut i%u back to %llu bytes", ns->fileid,
-                        (unsigned long long)ns->base_idx);
+    if (rc == 0)
+        rc = cut_back(ns, ns->dat_fd, 'd', ns->base_dat);
+    if (rc == 0)
+        rc = cut_back(ns, ns->idx_fd, 'i', ns->base_idx);
     /* Make the cut durable now if the disk lets us; if not, the next successful sync of
      * these files does it, and no write is acknowledged before one succeeds. */
     const struct zdb_store_opts *o = &st->opts;

@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "util/crc32c.h"
 #include "util/guard.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 int zdb_write_at(int fd, struct iovec *iov, int n, uint64_t off)
@@ -296,10 +297,33 @@ static void overlay_patches(const struct zdb_ns *ns, uint32_t fileid, const stru
     }
 }
 
+/* The file must hold exactly the bytes zdb wrote before more are appended: one cut or
+ * grown behind zdb's back would put the new entries after a hole that recovery cuts. */
+static int check_length(struct zdb_ns *ns, int fd, char kind, uint64_t want)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return qs_err_sys(QS_EIO, errno, "stat %c%u", kind, ns->fileid);
+    if ((uint64_t)st.st_size == want)
+        return 0;
+    qs_log(QS_LOG_ERROR,
+           "namespace %s: %c%u is %llu bytes but zdb wrote %llu: the file was changed behind "
+           "zdb's back; writes refused until it is loaded again",
+           ns->name, kind, ns->fileid, (unsigned long long)st.st_size, (unsigned long long)want);
+    return qs_err_set(QS_EIO, "%c%u is %llu bytes, %llu expected", kind, ns->fileid,
+                      (unsigned long long)st.st_size, (unsigned long long)want);
+}
+
 int zdb_nsfile_flush(struct zdb_ns *ns)
 {
     /* Data first: an index entry must never reach the disk before its data. */
-    int rc = flush_one(ns->dat_fd, &ns->wdat, ns->dat_size);
+    int rc = 0;
+    if ((ns->wdat.len && (rc = check_length(ns, ns->dat_fd, 'd', ns->dat_size - ns->wdat.len))) ||
+        (ns->widx.len && (rc = check_length(ns, ns->idx_fd, 'i', ns->idx_size - ns->widx.len)))) {
+        ns->stats.data_faults++;
+        return qs_err_set(ZDB_EWRITE_DATA, "%s", qs_err_msg());
+    }
+    rc = flush_one(ns->dat_fd, &ns->wdat, ns->dat_size);
     if (rc < 0) {
         ns->nospace = rc == QS_EFULL;
         ns->stats.data_io_errors++;
