@@ -205,6 +205,8 @@ static void free_space(const char *dir, uint64_t *bytes)
     *bytes = statvfs(dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
 }
 
+#define ZDB_0DB_ENTRY_MEM 64 /* sizeof(index_entry_t) of 0-db v2.0.7 on 64-bit Linux */
+
 int cmd_nsinfo(struct zdb_server *srv, struct zdb_client *c, const struct resp_request *r)
 {
     if (!cmd_args_nonempty(c, r, 2))
@@ -225,6 +227,11 @@ int cmd_nsinfo(struct zdb_server *srv, struct zdb_client *c, const struct resp_r
     qs_buf_init(&b, 64 * 1024);
     const struct zdb_ns_stats *s = &ns->stats;
     uint64_t next = ns->mode == ZDB_MODE_SEQ ? ns->next_id : ns->entries;
+    /* As 0-db v2 reports it (its in-memory index: a 64-byte entry plus the key for each
+     * live key, as counted when the files are loaded), not the files' size. */
+    uint64_t isize = ns->mode == ZDB_MODE_SEQ
+                         ? ns->entries * (ZDB_0DB_ENTRY_MEM + ZDB_SEQ_KEY_SIZE)
+                         : ns->entries * ZDB_0DB_ENTRY_MEM + zdb_keyindex_keybytes(ns->keys);
     int rc = qs_buf_appendf(
         &b,
         "# namespace\n"
@@ -238,9 +245,9 @@ int cmd_nsinfo(struct zdb_server *srv, struct zdb_client *c, const struct resp_r
         "stats_data_faults: %" PRIu64 "\n",
         ns->name, ns->entries, ns->public_ ? "yes" : "no", ns->worm ? "yes" : "no",
         ns->locked ? "yes" : "no", ns->password[0] ? "yes" : "no", ns->datasize,
-        ns->datasize / 1048576.0, ns->maxsize, ns->index_bytes, ns->index_bytes / 1024.0,
-        __builtin_bswap64(next), ns->mode == ZDB_MODE_SEQ ? "sequential" : "userkey",
-        s->index_io_errors, (long long)s->index_io_error_last, s->index_faults, s->data_io_errors,
+        ns->datasize / 1048576.0, ns->maxsize, isize, isize / 1024.0, __builtin_bswap64(next),
+        ns->mode == ZDB_MODE_SEQ ? "sequential" : "userkey", s->index_io_errors,
+        (long long)s->index_io_error_last, s->index_faults, s->data_io_errors,
         (long long)s->data_io_error_last, s->data_faults);
     if (rc == 0 && ns->maxsize)
         rc = qs_buf_appendf(&b, "space_available: %" PRIu64 "\n",

@@ -12,7 +12,8 @@ struct zdb_keyindex {
     uint8_t *arena;
     size_t used; /* bytes of arena in use (live + dead) */
     size_t cap;
-    size_t dead; /* bytes of dead records inside used */
+    size_t dead;       /* bytes of dead records inside used */
+    uint64_t keybytes; /* sum of the live keys' lengths */
     uint64_t seed;
 };
 
@@ -214,6 +215,7 @@ int zdb_keyindex_put(struct zdb_keyindex *ki, const uint8_t *key, size_t klen,
     ki->slots[i] = ((h >> 32) << 32) | (ki->used / REC_ALIGN + 1);
     ki->used += sz;
     ki->count++;
+    ki->keybytes += klen;
     return 0;
 }
 
@@ -224,6 +226,7 @@ int zdb_keyindex_del(struct zdb_keyindex *ki, const uint8_t *key, size_t klen)
     if (!found)
         return QS_ENOTFOUND;
     ki->dead += rec_size(rec_at(ki, ki->slots[i])->keylen);
+    ki->keybytes -= rec_at(ki, ki->slots[i])->keylen;
     ki->count--;
     /* Backward-shift deletion keeps probe chains intact without tombstones. */
     size_t j = i;
@@ -248,6 +251,11 @@ int zdb_keyindex_del(struct zdb_keyindex *ki, const uint8_t *key, size_t klen)
 size_t zdb_keyindex_count(const struct zdb_keyindex *ki)
 {
     return ki->count;
+}
+
+uint64_t zdb_keyindex_keybytes(const struct zdb_keyindex *ki)
+{
+    return ki->keybytes;
 }
 
 size_t zdb_keyindex_memory(const struct zdb_keyindex *ki)

@@ -44,6 +44,9 @@ int zdb_keyindex_del(struct zdb_keyindex *ki, const uint8_t *key, size_t klen);
 
 size_t zdb_keyindex_count(const struct zdb_keyindex *ki);
 
+/* Sum of the lengths of the live keys. */
+uint64_t zdb_keyindex_keybytes(const struct zdb_keyindex *ki);
+
 /* Bytes of heap held (table + arena), for the memory benchmark and INFO. */
 size_t zdb_keyindex_memory(const struct zdb_keyindex *ki);
 

@@ -411,6 +411,37 @@ class FileCutWhileRunningTest(ZdbTestCase):
         self.assertEqual(c.cmd("EXISTS", b"new"), 0)
 
 
+class IndexSizeTest(ZdbTestCase):
+    def info(self, c, ns="default"):
+        text = c.cmd("NSINFO", ns).decode()
+        return dict(l.split(": ", 1) for l in text.splitlines() if ": " in l)
+
+    def test_index_size_as_0db_reports_it(self):
+        """index_size_bytes is 0-db v2.0.7's figure: per live key its 64-byte in-memory
+        entry plus the key (72 bytes per live id in sequential mode), also after a restart."""
+        z = self.new_zdb()
+        c = self.client(z)
+        for k in (b"k00", b"k01", b"k02", b"longer-key"):
+            self.assertEqual(c.cmd("SET", k, b"v" * 100), k)
+        self.assertEqual(c.cmd("SET", b"k00", b"new"), b"k00")
+        self.assertEqual(c.cmd("DEL", b"k01"), "OK")
+        want = 3 * 64 + 3 + 3 + 10
+        self.assertEqual(int(self.info(c)["index_size_bytes"]), want)
+        self.assertEqual(self.info(c)["index_size_kb"], "%.2f" % (want / 1024))
+        self.assertEqual(c.cmd("NSNEW", "seq"), "OK")
+        self.assertEqual(c.cmd("NSSET", "seq", "mode", "seq"), "OK")
+        self.assertEqual(c.cmd("SELECT", "seq"), "OK")
+        for i in range(3):
+            c.cmd("SET", b"", b"x")
+        self.assertEqual(int(self.info(c, "seq")["index_size_bytes"]), 3 * 72)
+        c.close()
+        z.stop()
+        z.start()
+        c = self.client(z)
+        self.assertEqual(int(self.info(c)["index_size_bytes"]), want)
+        self.assertEqual(int(self.info(c, "seq")["index_size_bytes"]), 3 * 72)
+
+
 class PowerCutTest(ZdbTestCase):
     """--sync under a simulated power cut: after kill -9, every file and directory entry is
     put back to what its last successful sync made durable (powercut.py), then zdb starts
