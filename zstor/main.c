@@ -186,8 +186,8 @@ static const char usage_text[] =
     "                          backends and what they hold, or where a file is\n"
     "  test                    connect to every backend, prove a placement exists\n"
     "  delete -f|--file PATH   delete a stored file (shards and metadata)\n"
-    "  list [-l|--long] [PREFIX]\n"
-    "                          the stored files\n"
+    "  list [-l|--long] [-0|--null] [--json] [PREFIX]\n"
+    "                          the stored files (names escaped; -0: raw, NUL-ended)\n"
     "  scrub -f|--file PATH    read and verify every shard of a stored file\n"
     "  monitor                 run the daemon (not in this build yet)\n"
     "\n"
@@ -591,71 +591,6 @@ static int cmd_scrub(struct cmd_ctx *c, int argc, char **argv)
     return print_scrub(file, false, &res);
 }
 
-/* ---- list ---- */
-
-struct list_out {
-    bool longfmt;
-    uint64_t n, unreadable;
-    char first[1024]; /* why the first unreadable record is */
-};
-
-static int list_one(void *ud, const struct zstor_list_entry *e)
-{
-    struct list_out *o = ud;
-    o->n++;
-    if (e->rc < 0) {
-        /* one line in the end (a wrong meta key makes every record unreadable) */
-        const char *why = e->error ? e->error : "?";
-        if (!o->unreadable++)
-            snprintf(o->first, sizeof(o->first), "%s%s%s", strstr(why, e->key) ? "" : e->key,
-                     strstr(why, e->key) ? "" : ": ", why);
-        qs_log(QS_LOG_DEBUG, "list: %s: unreadable: %s", e->key, why);
-        return 0;
-    }
-    if (o->longfmt) {
-        char t[32];
-        time_t mt = (time_t)e->mtime;
-        struct tm tm;
-        localtime_r(&mt, &tm);
-        strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
-        printf("%12llu  %s  ", (unsigned long long)e->size, t);
-        print_hex(e->checksum, 16);
-        printf("  %s\n", e->path);
-    } else {
-        printf("%s\n", e->path);
-    }
-    return 0;
-}
-
-static int cmd_list(struct cmd_ctx *c, int argc, char **argv)
-{
-    static const struct option lo[] = {{"long", no_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
-    struct list_out o = {0};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+:l", lo, NULL)) != -1) {
-        if (ch != 'l')
-            return flag_error("list", ch, argv);
-        o.longfmt = true;
-    }
-    const char *prefix = optind < argc ? argv[optind++] : NULL;
-    if (optind < argc)
-        return usage_error("list: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, false))
-        return 1;
-    if (zstor_list(c->z, prefix, list_one, &o) < 0) {
-        report("list: %s", qs_err_msg());
-        return 1;
-    }
-    if (o.unreadable) {
-        report("list: %llu of %llu stored records could not be read, the first: %s",
-               (unsigned long long)o.unreadable, (unsigned long long)o.n, o.first);
-        return 1;
-    }
-    return 0;
-}
-
-/* ---- status and test ---- */
-
 static void json_str(const char *s)
 {
     putchar('"');
@@ -670,6 +605,129 @@ static void json_str(const char *s)
     }
     putchar('"');
 }
+
+/* ---- list ---- */
+
+struct list_out {
+    bool longfmt;
+    int format; /* 0 text, '0' NUL-terminated names, 'j' JSON */
+    uint64_t n, unreadable;
+    char first[1024]; /* why the first unreadable record is */
+};
+
+/* A stored name for a human: control characters and backslashes escaped (\n, \t,
+ * \\, \xHH), so a name holding a newline never reads as two files. */
+static void print_name(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '\\')
+            fputs("\\\\", stdout);
+        else if (ch == '\n')
+            fputs("\\n", stdout);
+        else if (ch == '\t')
+            fputs("\\t", stdout);
+        else if (ch < 0x20 || ch == 0x7f)
+            printf("\\x%02x", ch);
+        else
+            putchar(ch);
+    }
+}
+
+static void list_json(struct list_out *o, const struct zstor_list_entry *e)
+{
+    printf("%s\n  {\"path\": ", o->n > 1 ? "," : "");
+    json_str(e->path ? e->path : "");
+    printf(", \"key\": ");
+    json_str(e->key);
+    if (e->rc < 0) {
+        printf(", \"error\": ");
+        json_str(e->error ? e->error : "?");
+    } else {
+        printf(", \"size\": %llu, \"mtime\": %lld, \"checksum\": \"", (unsigned long long)e->size,
+               (long long)e->mtime);
+        print_hex(e->checksum, 16);
+        putchar('"');
+    }
+    putchar('}');
+}
+
+static int list_one(void *ud, const struct zstor_list_entry *e)
+{
+    struct list_out *o = ud;
+    o->n++;
+    if (o->format == 'j')
+        list_json(o, e);
+    if (e->rc < 0) {
+        /* one line in the end (a wrong meta key makes every record unreadable) */
+        const char *why = e->error ? e->error : "?";
+        if (!o->unreadable++)
+            snprintf(o->first, sizeof(o->first), "%s%s%s", strstr(why, e->key) ? "" : e->key,
+                     strstr(why, e->key) ? "" : ": ", why);
+        qs_log(QS_LOG_DEBUG, "list: %s: unreadable: %s", e->key, why);
+        return 0;
+    }
+    if (o->format == 'j')
+        return 0;
+    if (o->format == '0') {
+        fputs(e->path, stdout);
+        putchar('\0');
+        return 0;
+    }
+    if (o->longfmt) {
+        char t[32];
+        time_t mt = (time_t)e->mtime;
+        struct tm tm;
+        localtime_r(&mt, &tm);
+        strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
+        printf("%12llu  %s  ", (unsigned long long)e->size, t);
+        print_hex(e->checksum, 16);
+        fputs("  ", stdout);
+    }
+    print_name(e->path);
+    putchar('\n');
+    return 0;
+}
+
+static int cmd_list(struct cmd_ctx *c, int argc, char **argv)
+{
+    static const struct option lo[] = {{"long", no_argument, NULL, 'l'},
+                                       {"null", no_argument, NULL, '0'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {NULL, 0, NULL, 0}};
+    struct list_out o = {0};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:l0", lo, NULL)) != -1) {
+        if (ch == 'l')
+            o.longfmt = true;
+        else if (ch == '0' || ch == 'j')
+            o.format = ch;
+        else
+            return flag_error("list", ch, argv);
+    }
+    const char *prefix = optind < argc ? argv[optind++] : NULL;
+    if (optind < argc)
+        return usage_error("list: unexpected argument '%s'", argv[optind]);
+    if (open_ctx(c, false))
+        return 1;
+    if (o.format == 'j')
+        printf("{\"files\": [");
+    int lrc = zstor_list(c->z, prefix, list_one, &o);
+    if (o.format == 'j')
+        printf("%s]}\n", o.n ? "\n" : "");
+    if (lrc < 0) {
+        report("list: %s", qs_err_msg());
+        return 1;
+    }
+    if (o.unreadable) {
+        report("list: %llu of %llu stored records could not be read, the first: %s",
+               (unsigned long long)o.unreadable, (unsigned long long)o.n, o.first);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- status and test ---- */
 
 static void json_num(const char *name, uint64_t v)
 {

@@ -15,6 +15,31 @@ MARKER = b"DIR-BACKEND-MARKER-41d2"
 
 
 class Commands(ZstorTestCase):
+    def test_list_names_with_control_characters(self):
+        """A stored name holding a newline reads as one escaped line; -0 and --json give
+        the raw name to scripts."""
+        import json
+        c = self.new_cluster(extra=FAST)
+        odd = "odd\nname\\x\t.bin"
+        self.assertOk(c.zstor("store", "-f", c.write(odd, b"x" * 100)))
+        self.assertOk(c.zstor("store", "-f", c.write("plain", b"y" * 100)))
+        r = c.zstor("list")
+        self.assertOk(r)
+        lines = r.text().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn(c.path("odd\\nname\\\\x\\t.bin"), lines)
+        r = c.zstor("list", "-0")
+        self.assertOk(r)
+        self.assertEqual(sorted(r.out.split(b"\0")[:-1]),
+                         sorted([c.path(odd).encode(), c.path("plain").encode()]))
+        r = c.zstor("list", "--json")
+        self.assertOk(r)
+        doc = json.loads(r.out)
+        self.assertEqual(sorted(f["path"] for f in doc["files"]), sorted([c.path(odd), c.path("plain")]))
+        self.assertTrue(all(f["size"] == 100 and len(f["checksum"]) == 32 for f in doc["files"]))
+        r = c.zstor("list", "--json", "nothing-here")
+        self.assertEqual(json.loads(r.out), {"files": []})
+
     def test_list_and_delete(self):
         c = self.new_cluster(extra=FAST)
         names = ["l/a", "l/b/c", "other/d", "l/e"]
