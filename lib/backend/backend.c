@@ -374,14 +374,14 @@ int qs_backend_del_named(struct qs_backend *b, const char *name)
 
 /* Walks the namespace with SCAN (0-db v2 and our zdb): each reply is [cursor, [[key,
  * length, time], ...]], the end is the error "No more data". */
-static int zdb_list(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)
+/* Walks every entry SCAN returns; fn gets each [key, :length, :timestamp] element. */
+typedef int (*scan_fn)(void *ud, const struct qs_zdb_reply *entry);
+
+static int zdb_scan(struct qs_backend *b, scan_fn fn, void *ud)
 {
-    int rc = need_role(b, QS_BACKEND_META, "listing names");
-    if (rc == 0)
-        rc = zdb_ready(b);
+    int rc = zdb_ready(b);
     if (rc < 0)
         return rc;
-    size_t plen = prefix ? strlen(prefix) : 0;
     char cursor[256];
     size_t clen = 0;
     bool have_cursor = false;
@@ -423,9 +423,7 @@ static int zdb_list(struct qs_backend *b, const char *prefix, qs_backend_name_fn
                 rc = qs_err_set(QS_EPROTO, "%s: SCAN: unexpected entry", b->name);
                 break;
             }
-            const struct qs_zdb_reply *k = e->element[0];
-            if (k->len >= plen && (plen == 0 || memcmp(k->str, prefix, plen) == 0))
-                rc = fn(ud, k->str, k->len);
+            rc = fn(ud, e);
         }
         clen = r->element[0]->len;
         memcpy(cursor, r->element[0]->str, clen);
@@ -434,6 +432,117 @@ static int zdb_list(struct qs_backend *b, const char *prefix, qs_backend_name_fn
         if (rc < 0)
             return rc;
     }
+}
+
+struct name_scan {
+    const char *prefix;
+    size_t plen;
+    qs_backend_name_fn fn;
+    void *ud;
+};
+
+static int name_entry(void *ud, const struct qs_zdb_reply *e)
+{
+    struct name_scan *s = ud;
+    const struct qs_zdb_reply *k = e->element[0];
+    if (k->len >= s->plen && (s->plen == 0 || memcmp(k->str, s->prefix, s->plen) == 0))
+        return s->fn(s->ud, k->str, k->len);
+    return 0;
+}
+
+static int zdb_list(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)
+{
+    int rc = need_role(b, QS_BACKEND_META, "listing names");
+    if (rc < 0)
+        return rc;
+    struct name_scan s = {prefix, prefix ? strlen(prefix) : 0, fn, ud};
+    return zdb_scan(b, name_entry, &s);
+}
+
+struct key_scan {
+    struct qs_backend *b;
+    qs_backend_key_fn fn;
+    void *ud;
+};
+
+static int key_entry(void *ud, const struct qs_zdb_reply *e)
+{
+    struct key_scan *s = ud;
+    const struct qs_zdb_reply *k = e->element[0];
+    if (k->len == 0 || k->len > QS_BACKEND_KEY_MAX)
+        return qs_err_set(QS_EPROTO, "%s: SCAN: a key of %zu bytes", s->b->name, k->len);
+    struct qs_backend_key key = {.len = (uint8_t)k->len};
+    memcpy(key.b, k->str, k->len);
+    uint64_t len = 0;
+    int64_t ts = 0;
+    if (e->elements >= 3 && e->element[1]->type == QS_ZDB_R_INTEGER &&
+        e->element[2]->type == QS_ZDB_R_INTEGER) {
+        len = (uint64_t)e->element[1]->integer;
+        ts = e->element[2]->integer;
+    }
+    return s->fn(s->ud, &key, len, ts);
+}
+
+int qs_backend_list_keys(struct qs_backend *b, qs_backend_key_fn fn, void *ud)
+{
+    int rc = need_role(b, QS_BACKEND_DATA, "listing values");
+    if (rc < 0)
+        return rc;
+    if (b->kind == QS_BACKEND_DIR)
+        return qs_dir_list_keys(b, fn, ud);
+    struct key_scan s = {b, fn, ud};
+    return zdb_scan(b, key_entry, &s);
+}
+
+int qs_backend_history_named(struct qs_backend *b, const char *name, unsigned max,
+                             qs_backend_version_fn fn, void *ud)
+{
+    if (b->kind == QS_BACKEND_DIR)
+        return qs_err_set(QS_EINVAL, "%s: a dir backend keeps no history", b->name);
+    int rc = need_role(b, QS_BACKEND_META, "history");
+    if (rc == 0)
+        rc = zdb_named(b, name);
+    if (rc == 0)
+        rc = zdb_ready(b);
+    if (rc < 0)
+        return rc;
+    char ekey[64];
+    size_t elen = 0;
+    for (unsigned v = 0; v < max; v++) {
+        const char *argv[3] = {"HISTORY", name, ekey};
+        size_t lens[3] = {7, strlen(name), elen};
+        struct qs_zdb_reply *r = NULL;
+        rc = qs_zdb_command(b->zdb, v ? 3 : 2, argv, lens, &r);
+        if (rc < 0)
+            return rc;
+        if (r->type == QS_ZDB_R_ERROR) {
+            bool end = strstr(r->str, "No more history") != NULL;
+            bool none = strstr(r->str, "Key not found") != NULL;
+            rc = end              ? 0
+                 : none && v == 0 ? qs_err_set(QS_ENOTFOUND, "%s: %s: no such name", b->name, name)
+                                  : qs_err_set(qs_zdb_error_code(r->str, r->len),
+                                               "%s: HISTORY: %.200s", b->name, r->str);
+            qs_zdb_reply_free(r);
+            return none && v ? 0 : rc;
+        }
+        if (r->type != QS_ZDB_R_ARRAY || r->elements != 3 ||
+            r->element[2]->type != QS_ZDB_R_STRING ||
+            (r->element[0]->type != QS_ZDB_R_STRING && r->element[0]->type != QS_ZDB_R_NIL) ||
+            r->element[0]->len > sizeof(ekey)) {
+            qs_zdb_reply_free(r);
+            return qs_err_set(QS_EPROTO, "%s: HISTORY: unexpected reply", b->name);
+        }
+        rc = fn(ud, (const uint8_t *)r->element[2]->str, r->element[2]->len);
+        bool more = r->element[0]->type == QS_ZDB_R_STRING;
+        if (more) {
+            elen = r->element[0]->len;
+            memcpy(ekey, r->element[0]->str, elen);
+        }
+        qs_zdb_reply_free(r);
+        if (rc < 0 || !more)
+            return rc;
+    }
+    return 0;
 }
 
 int qs_backend_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)

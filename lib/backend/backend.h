@@ -125,6 +125,26 @@ typedef int (*qs_backend_name_fn)(void *ud, const char *name, size_t len);
 int qs_backend_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn,
                           void *ud) QS_MUST_CHECK;
 
+/* ---- listing and history (garbage collection, concurrent writers) ---- */
+
+/* Called once per stored value of a data backend: its key, its size and when it was
+ * written (seconds since the epoch; 0 when unknown). Returns 0 to go on, or a negative
+ * code that stops the listing and is returned. */
+typedef int (*qs_backend_key_fn)(void *ud, const struct qs_backend_key *key, uint64_t len,
+                                 int64_t written);
+
+/* Lists every value of a data backend (zdb: SCAN, dir: the files of data/). Errors as
+ * qs_backend_list_named. */
+int qs_backend_list_keys(struct qs_backend *b, qs_backend_key_fn fn, void *ud) QS_MUST_CHECK;
+
+/* Called per version of a name, newest first. */
+typedef int (*qs_backend_version_fn)(void *ud, const uint8_t *val, size_t len);
+
+/* The versions a name held on a zdb meta backend (HISTORY), newest first, at most max.
+ * QS_ENOTFOUND when the name has none; QS_EINVAL for a dir backend ("keeps no history"). */
+int qs_backend_history_named(struct qs_backend *b, const char *name, unsigned max,
+                             qs_backend_version_fn fn, void *ud) QS_MUST_CHECK;
+
 /* ---- health ---- */
 
 struct qs_backend_health {

@@ -34,6 +34,7 @@ int qs_dir_set_named(struct qs_backend *b, const char *name, const void *val, si
 int qs_dir_get_named(struct qs_backend *b, const char *name, uint8_t **val, size_t *len);
 int qs_dir_del_named(struct qs_backend *b, const char *name);
 int qs_dir_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud);
+int qs_dir_list_keys(struct qs_backend *b, qs_backend_key_fn fn, void *ud);
 int qs_dir_probe(struct qs_backend *b, struct qs_backend_health *h);
 
 #endif

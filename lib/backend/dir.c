@@ -554,6 +554,51 @@ int qs_dir_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_
     return rc;
 }
 
+int qs_dir_list_keys(struct qs_backend *b, qs_backend_key_fn fn, void *ud)
+{
+    int rc = qs_dir_attach(b);
+    if (rc < 0)
+        return rc;
+    b->ops++;
+    char top[PATHLEN], sub[PATHLEN + 8], path[PATHLEN + 48];
+    snprintf(top, sizeof(top), "%s/data", b->root);
+    DIR *d = opendir(top);
+    if (!d)
+        return fail_sys(b, errno, "open directory", top);
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != 2 || unhex(e->d_name[0]) < 0 || unhex(e->d_name[1]) < 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", top, e->d_name);
+        DIR *s = opendir(sub);
+        if (!s) {
+            rc = fail_sys(b, errno, "open directory", sub);
+            break;
+        }
+        struct dirent *f;
+        while (rc == 0 && (f = readdir(s)) != NULL) {
+            /* values only: 32 hex digits (temporary files live in tmp/) */
+            if (strlen(f->d_name) != 2 * QS_BACKEND_DIR_KEY_LEN)
+                continue;
+            struct qs_backend_key k = {.len = QS_BACKEND_DIR_KEY_LEN};
+            bool ok = true;
+            for (unsigned i = 0; ok && i < QS_BACKEND_DIR_KEY_LEN; i++) {
+                int hi = unhex(f->d_name[2 * i]), lo = unhex(f->d_name[2 * i + 1]);
+                ok = hi >= 0 && lo >= 0;
+                k.b[i] = (uint8_t)(hi * 16 + lo);
+            }
+            struct stat st;
+            snprintf(path, sizeof(path), "%s/%s", sub, f->d_name);
+            if (!ok || stat(path, &st) != 0)
+                continue;
+            rc = fn(ud, &k, (uint64_t)st.st_size, (int64_t)st.st_mtime);
+        }
+        closedir(s);
+    }
+    closedir(d);
+    return rc;
+}
+
 /* ---- health ---- */
 
 int qs_dir_probe(struct qs_backend *b, struct qs_backend_health *h)

@@ -31,7 +31,6 @@ static uint32_t piece_crc(const uint8_t *p, size_t payload)
     return ~qs_crc32c_update(c, p + ZSTOR_META_PIECE_HDR, payload);
 }
 
-
 void zstor_meta_sealed_free(struct zstor_meta_sealed *s)
 {
     if (!s)
@@ -415,9 +414,9 @@ static void count_states(struct zstor_meta_open_info *info, const uint8_t *state
     }
 }
 
-int zstor_meta_open_bytes(const uint8_t *const *piece, const size_t *len, unsigned n,
-                          const char *name, const uint8_t meta_key[ZSTOR_META_KEY_LEN],
-                          uint8_t **plain, size_t *plain_len, struct zstor_meta_open_info *info)
+static int open_bytes(const uint8_t *const *piece, const size_t *len, unsigned n, const char *name,
+                      const uint8_t meta_key[ZSTOR_META_KEY_LEN], uint64_t before, uint8_t **plain,
+                      size_t *plain_len, struct zstor_meta_open_info *info)
 {
     struct zstor_meta_open_info local;
     if (!info)
@@ -508,6 +507,8 @@ int zstor_meta_open_bytes(const uint8_t *const *piece, const size_t *len, unsign
         const struct cand *f = &c[gfirst[g]];
         if (gcount[g] < f->data)
             break;
+        if (f->at >= before)
+            continue; /* only writes older than the one asked about */
         tried = 1;
         struct cand *gp[ZSTOR_META_PIECES_MAX];
         unsigned gn = 0;
@@ -556,7 +557,9 @@ int zstor_meta_open_bytes(const uint8_t *const *piece, const size_t *len, unsign
     count_states(info, info->state, n);
 
     if (!rc) {
-        if (!present) {
+        if (before != UINT64_MAX && !tried) {
+            rc = qs_err_set(QS_ENOTFOUND, "no older write of '%s' with enough pieces", name);
+        } else if (!present) {
             rc = qs_err_set(QS_ENOTFOUND, "no metadata stored under '%s'", name);
         } else if (tried) {
             if (best == A_BADTAG)
@@ -605,6 +608,33 @@ int zstor_meta_open_bytes(const uint8_t *const *piece, const size_t *len, unsign
         }
     }
     free(c);
+    return rc;
+}
+
+int zstor_meta_open_bytes(const uint8_t *const *piece, const size_t *len, unsigned n,
+                          const char *name, const uint8_t meta_key[ZSTOR_META_KEY_LEN],
+                          uint8_t **plain, size_t *plain_len, struct zstor_meta_open_info *info)
+{
+    return open_bytes(piece, len, n, name, meta_key, UINT64_MAX, plain, plain_len, info);
+}
+
+int zstor_meta_open_before(const uint8_t *const *piece, const size_t *len, unsigned n,
+                           const char *name, const uint8_t meta_key[ZSTOR_META_KEY_LEN],
+                           uint64_t before, struct zstor_meta_record *r,
+                           struct zstor_meta_open_info *info)
+{
+    uint8_t *plain;
+    size_t plen;
+    memset(r, 0, sizeof(*r));
+    int rc = open_bytes(piece, len, n, name, meta_key, before, &plain, &plen, info);
+    if (rc)
+        return rc;
+    rc = zstor_meta_record_decode(r, plain, plen);
+    if (rc == QS_ECORRUPT)
+        rc = qs_err_set(rc, "metadata '%s' authenticates but does not decode: %s", name,
+                        qs_err_msg());
+    qs_wipe(plain, plen);
+    free(plain);
     return rc;
 }
 

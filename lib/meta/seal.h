@@ -89,6 +89,14 @@ int zstor_meta_open(const uint8_t *const *piece, const size_t *len, unsigned n, 
                     const uint8_t meta_key[ZSTOR_META_KEY_LEN], struct zstor_meta_record *r,
                     struct zstor_meta_open_info *info) QS_MUST_CHECK;
 
+/* Like zstor_meta_open, for the newest write sealed before `before` (a sealed_at of an
+ * earlier open): with it a caller walks every write whose pieces are present, newest
+ * first, until QS_ENOTFOUND. */
+int zstor_meta_open_before(const uint8_t *const *piece, const size_t *len, unsigned n,
+                           const char *name, const uint8_t meta_key[ZSTOR_META_KEY_LEN],
+                           uint64_t before, struct zstor_meta_record *r,
+                           struct zstor_meta_open_info *info) QS_MUST_CHECK;
+
 /* The same for bytes sealed with zstor_meta_seal_bytes: *plain (malloc'ed, *plain_len
  * bytes) on success; the caller frees it. */
 int zstor_meta_open_bytes(const uint8_t *const *piece, const size_t *len, unsigned n,

@@ -81,6 +81,8 @@ int zstor_delete(struct zstor_ctx *z, const char *path)
         uint64_t deleted = 0, left = 0;
         zs_delete_shards(z, &r, NULL, &deleted, &left);
         rc = zs_meta_remove(z, key);
+        if (rc == 0)
+            zs_done_remove(z, r.desc.file_id);
         if (rc == 0 && left)
             qs_log(QS_LOG_WARN,
                    "delete %s: %llu shard values on unreachable backends could not be deleted "

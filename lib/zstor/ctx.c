@@ -18,7 +18,6 @@ void zstor_ctx_opts_default(struct zstor_ctx_opts *o)
     o->workers = -1;
 }
 
-
 void zs_hex(const uint8_t *p, size_t n, char *out)
 {
     static const char d[] = "0123456789abcdef";
@@ -462,7 +461,6 @@ int zstor_path_below(const struct zstor_ctx *z, const char *path, char **below)
 }
 
 /* ---- output files ---- */
-
 
 int zs_mkdir_parents(const char *path)
 {

@@ -235,6 +235,28 @@ static int write_sealed(struct zstor_ctx *z, const char *name, const struct zsto
 int zs_meta_save(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *r,
                  const struct zs_pieces *prev)
 {
+    return zs_meta_save_ex(z, name, r, prev, NULL);
+}
+
+/* Copies of the pieces of s (what a store wrote, to recognize it later). */
+static int keep_pieces(const struct zstor_meta_sealed *s, struct zs_pieces *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->n = s->n;
+    for (unsigned i = 0; i < s->n; i++) {
+        if (!(out->p[i] = malloc(s->piece_len ? s->piece_len : 1))) {
+            zs_pieces_free(out);
+            return qs_err_set(QS_ENOMEM, "out of memory");
+        }
+        memcpy(out->p[i], zstor_meta_piece(s, i), s->piece_len);
+        out->len[i] = s->piece_len;
+    }
+    return 0;
+}
+
+int zs_meta_save_ex(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *r,
+                    const struct zs_pieces *prev, struct zs_pieces *written)
+{
     const struct zstor_config *cfg = z->cfg;
     struct zstor_meta_sealed s = {0};
     int rc =
@@ -257,6 +279,8 @@ int zs_meta_save(struct zstor_ctx *z, const char *name, const struct zstor_meta_
                         z->nmeta);
     if (rc == 0)
         rc = write_sealed(z, name, &s, prev);
+    if (rc == 0 && written)
+        rc = keep_pieces(&s, written);
     zstor_meta_sealed_free(&s);
     return rc;
 }

@@ -128,9 +128,28 @@ int zs_meta_writable(struct zstor_ctx *z, const char *what);
  * the pieces written are rolled back to prev (what was there before, NULL = nothing). */
 int zs_meta_save(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *r,
                  const struct zs_pieces *prev);
+/* The same; written (may be NULL) gets copies of the pieces written. */
+int zs_meta_save_ex(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *r,
+                    const struct zs_pieces *prev, struct zs_pieces *written);
 int zs_meta_save_bytes(struct zstor_ctx *z, const char *name, const uint8_t *p, size_t len);
 /* Deletes name from every meta backend (missing counts as done). */
 int zs_meta_remove(struct zstor_ctx *z, const char *name);
+
+/* ---- race.c: concurrent stores of one name ---- */
+
+/* After a store wrote rec's metadata (its pieces: mine) under name, makes the outcome of
+ * concurrent stores of the same name exact: the newest write that decodes is the stored
+ * version. When that is not rec, QS_EBUSY (the caller undoes its upload). When it is,
+ * every other version seen (seen, may be NULL: read just before the write; the older
+ * writes still present; what the write replaced, from zdb's history) loses its shards
+ * (except replaced, already handled by the caller) when it finished as a winner (its done
+ * marker), and pieces of other writes are rewritten so that all agree (race.c). */
+int zs_store_settle(struct zstor_ctx *z, const char *name, const char *file,
+                    const struct zstor_meta_record *rec, struct zs_pieces *mine,
+                    const struct zstor_meta_record *seen,
+                    const struct zstor_meta_record *replaced) QS_MUST_CHECK;
+/* Removes the done marker of a stored version (its shards are gone: replaced, deleted). */
+void zs_done_remove(struct zstor_ctx *z, const uint8_t *file_id);
 
 /* ---- list.c ---- */
 

@@ -146,8 +146,10 @@ static int store_file(struct zstor_ctx *z, const char *file, const char *keypath
     const struct zstor_config *cfg = z->cfg;
     char *rel = NULL;
     char name[256];
-    struct zstor_meta_record old;
-    struct zs_pieces raw = {0};
+    struct zstor_meta_record old, seen;
+    struct zs_pieces raw = {0}, mine = {0};
+    bool have_seen = false;
+    memset(&seen, 0, sizeof(seen));
     struct zs_upload *u = NULL;
     bool have_old = false;
     memset(&old, 0, sizeof(old));
@@ -202,9 +204,18 @@ static int store_file(struct zstor_ctx *z, const char *file, const char *keypath
     rec->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
     rec->mode = (uint32_t)st.st_mode;
     rec->stored = (uint64_t)time(NULL);
+    /* A concurrent store may have written its metadata while we uploaded: read what is
+     * there now (it is what a failed write rolls back to, and garbage if we win). */
+    zs_pieces_free(&raw);
+    if (zs_meta_load(z, name, &seen, NULL, &raw) == 0 &&
+        (!have_old || memcmp(seen.desc.file_id, old.desc.file_id, QS_CODEC_ID_LEN) != 0))
+        have_seen = true;
     /* the last point to stop: once the metadata is written the store has happened */
-    if ((rc = zs_interrupted(z)) < 0 || (rc = zs_meta_save(z, name, rec, &raw)) < 0)
+    if ((rc = zs_interrupted(z)) < 0 || (rc = zs_meta_save_ex(z, name, rec, &raw, &mine)) < 0)
         goto undo;
+    if ((rc = zs_store_settle(z, name, file, rec, &mine, have_seen ? &seen : NULL,
+                              have_old ? &old : NULL)) < 0)
+        goto undo; /* another store of this name is the stored version: ours goes */
     res->stored++;
     res->bytes += rec->size;
     qs_log(QS_LOG_INFO, "stored %s as %s (%llu bytes, %u+%u shards)", file, rel,
@@ -213,6 +224,8 @@ static int store_file(struct zstor_ctx *z, const char *file, const char *keypath
         /* the replaced version's shards are garbage now */
         uint64_t deleted = 0, left = 0;
         zs_delete_shards(z, &old, NULL, &deleted, &left);
+        if (!left)
+            zs_done_remove(z, old.desc.file_id);
         if (left)
             qs_log(QS_LOG_WARN,
                    "store %s: %llu shard values of the replaced version could not be deleted", file,
@@ -272,7 +285,9 @@ out:
         close(fd);
     zs_upload_free(u);
     zstor_meta_record_free(&old);
+    zstor_meta_record_free(&seen);
     zs_pieces_free(&raw);
+    zs_pieces_free(&mine);
     free(rel);
     if (rc < 0) {
         rc = fail(rc, file);

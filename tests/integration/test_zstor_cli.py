@@ -174,7 +174,7 @@ class DirBackends(ZstorTestCase):
         for b in c.data:
             self.assertTrue(os.path.exists(os.path.join(b.dir, "QSFS-SHARE")))
         self.assertEqual(sum(b.entries() for b in c.data), (1 + 1 + 3 + 1 + 1) * 6)  # big: 3 chunks
-        self.assertEqual([b.entries() for b in c.meta], [5] * 4)
+        self.assertEqual([b.entries() for b in c.meta], [10] * 4)  # 5 records, 5 done markers
         for path in c.backend_files():
             with open(path, "rb") as f:
                 self.assertNotIn(MARKER, f.read(), path)

@@ -186,7 +186,7 @@ class Errors(ZstorTestCase):
                 for i, f in enumerate(fakes)]
         cfg = self.c.write_config(path=os.path.join(self.c.tmp, "noscan.toml"), meta=meta)
         self.assertOk(self.c.zstor("store", "-f", self.new, config=cfg))
-        self.assertEqual([f.entries() for f in fakes], [1] * 4)
+        self.assertEqual([f.entries() for f in fakes], [2] * 4)  # the record and its done marker
         r = self.c.zstor("retrieve", "-f", self.new, "-o", "-", config=cfg)
         self.assertOk(r)
         r = self.c.zstor("list", config=cfg)

@@ -38,6 +38,72 @@ def mix(c):
     return {c.path(rel): data for rel, data in files.items()}
 
 
+def meta_write_ids(c):
+    """{meta key: set of write ids (piece header bytes 8..24)} over every meta backend."""
+    out = {}
+    for b in c.meta:
+        with b.client() as cl:
+            cursor = None
+            while True:
+                r = cl.cmd("SCAN") if cursor is None else cl.cmd("SCAN", cursor)
+                if isinstance(r, zstortest.zdbtest.RespError):
+                    break
+                cursor, items = r
+                for item in items:
+                    key = item[0]
+                    val = cl.cmd("GET", key)
+                    out.setdefault(key, []).append(val[8:24] if b"/meta/" in key else val)
+    return out
+
+
+class ConcurrentStores(ZstorTestCase):
+    def test_two_stores_of_one_name_leave_one_version(self):
+        """Two processes store different files under the same name at once, five rounds:
+        each ends with one version whose metadata pieces all agree, and the shards of
+        the other version deleted (its store says it was undone, or was replaced)."""
+        c = self.new_cluster(extra=FAST)
+        kp = c.path("kp")
+        os.makedirs(kp)
+        contents = set()
+        for rnd in range(5):
+            a = c.write("d1/same.bin", os.urandom(300000 + rnd))
+            b = c.write("d2/same.bin", os.urandom(300000 + rnd))
+            datas = set()
+            for p in (a, b):
+                with open(p, "rb") as f:
+                    datas.add(f.read())
+            results = {}
+
+            def run(path, name):
+                results[name] = c.zstor("store", "-f", path, "--key-path", kp)
+
+            ts = [threading.Thread(target=run, args=(a, "a")), threading.Thread(target=run, args=(b, "b"))]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(120)
+            ok = [r for r in results.values() if r.rc == 0]
+            self.assertGreaterEqual(len(ok), 1, [repr(r) for r in results.values()])
+            for r in results.values():
+                if r.rc != 0:
+                    self.assertIn("concurrent store", r.err, repr(r))
+            # one version: 6 shards of one chunk, all metadata pieces of one write
+            total = sum(c.entries()[("data", d.index)] for d in c.data)
+            self.assertEqual(total, 6, "round %d: %d shard values on the backends" % (rnd, total))
+            ids = meta_write_ids(c)
+            done = [k for k in ids if b"/done/" in k]
+            ids = {k: v for k, v in ids.items() if b"/meta/" in k}
+            self.assertEqual(len(ids), 1)
+            self.assertEqual(len(done), 1, "round %d: done markers %s" % (rnd, done))
+            for key, wids in ids.items():
+                self.assertEqual(len(wids), 4)
+                self.assertEqual(len(set(wids)), 1, "round %d: pieces of %d writes" % (rnd, len(set(wids))))
+            out = os.path.join(c.tmp, "out%d" % rnd)
+            self.assertOk(c.zstor("retrieve", "-f", os.path.join(kp, "same.bin"), "-o", out))
+            with open(out, "rb") as f:
+                self.assertIn(f.read(), datas)
+
+
 class StoreRetrieve(ZstorTestCase):
     def store_mix(self, c):
         files = mix(c)
