@@ -16,7 +16,9 @@
 
 #include "config/config.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "zstor/check.h"
+#include "zstor/gc.h"
 #include "zstor/list.h"
 #include "zstor/rebuild.h"
 #include "zstor/retrieve.h"
@@ -189,6 +191,9 @@ static const char usage_text[] =
     "  list [-l|--long] [-0|--null] [--json] [PREFIX]\n"
     "                          the stored files (names escaped; -0: raw, NUL-ended)\n"
     "  scrub -f|--file PATH    read and verify every shard of a stored file\n"
+    "  gc [--delete] [--min-age SECS]\n"
+    "                          shard values no stored file references (dry run unless\n"
+    "                          --delete; values younger than SECS, default 3600, stay)\n"
     "  monitor                 run the daemon (not in this build yet)\n"
     "\n"
     "The config defaults to zstor_config.toml. Global options come before the command.\n";
@@ -604,6 +609,62 @@ static void json_str(const char *s)
             putchar(ch);
     }
     putchar('"');
+}
+
+/* ---- gc ---- */
+
+static int cmd_gc(struct cmd_ctx *c, int argc, char **argv)
+{
+    static const struct option lo[] = {{"delete", no_argument, NULL, 'd'},
+                                       {"min-age", required_argument, NULL, 'a'},
+                                       {NULL, 0, NULL, 0}};
+    struct zstor_gc_opts o = {.min_age_s = ZSTOR_GC_MIN_AGE_DEFAULT};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
+        if (ch == 'd') {
+            o.delete_garbage = true;
+        } else if (ch == 'a') {
+            if (qs_parse_u64(optarg, strlen(optarg), &o.min_age_s) < 0)
+                return usage_error("gc: --min-age: '%s' is not a number of seconds", optarg);
+        } else {
+            return flag_error("gc", ch, argv);
+        }
+    }
+    if (optind < argc)
+        return usage_error("gc: unexpected argument '%s'", argv[optind]);
+    if (open_ctx(c, o.delete_garbage))
+        return 1;
+    struct zstor_gc_result res;
+    int rc = zstor_gc(c->z, &o, &res);
+    int failed = 0;
+    for (size_t i = 0; i < res.nbackends; i++) {
+        const struct zstor_gc_backend *b = &res.backend[i];
+        if (b->rc < 0) {
+            printf("%s: not listed: %s\n", b->name, b->error);
+            failed++;
+            continue;
+        }
+        printf("%s: %llu values, %llu unreferenced (%llu bytes)", b->name,
+               (unsigned long long)b->values, (unsigned long long)b->garbage,
+               (unsigned long long)b->garbage_bytes);
+        if (o.delete_garbage && rc == 0)
+            printf(", %llu deleted", (unsigned long long)b->deleted);
+        if (b->young)
+            printf("; %llu younger than %llu s kept", (unsigned long long)b->young,
+                   (unsigned long long)o.min_age_s);
+        putchar('\n');
+    }
+    printf("%llu stored files read, %llu unreadable; %llu stale done markers%s\n",
+           (unsigned long long)res.records, (unsigned long long)res.unreadable,
+           (unsigned long long)res.markers_garbage, o.delete_garbage && rc == 0 ? " deleted" : "");
+    if (!o.delete_garbage)
+        printf("dry run: nothing deleted (zstor gc --delete removes what is unreferenced)\n");
+    zstor_gc_result_free(&res);
+    if (rc < 0) {
+        report("gc: %s", qs_err_msg());
+        return 1;
+    }
+    return failed ? 1 : 0;
 }
 
 /* ---- list ---- */
@@ -1025,6 +1086,8 @@ int main(int argc, char **argv)
         rc = cmd_test(&c, cargc, cargv);
     else if (strcmp(cmd, "delete") == 0)
         rc = cmd_delete(&c, cargc, cargv);
+    else if (strcmp(cmd, "gc") == 0)
+        rc = cmd_gc(&c, cargc, cargv);
     else if (strcmp(cmd, "list") == 0)
         rc = cmd_list(&c, cargc, cargv);
     else if (strcmp(cmd, "scrub") == 0)
