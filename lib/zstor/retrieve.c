@@ -217,7 +217,14 @@ static int retrieve_atomic(struct zstor_ctx *z, const struct zstor_meta_record *
         free(tmp);
         return rc;
     }
-    rc = decode_to(z, r, fd, true, dest, res);
+    /* The space up front: a full disk fails now, not after gigabytes, and the file is
+     * laid out in one go. (A file system without fallocate just writes as it goes.) */
+    if (r->size && fallocate(fd, 0, 0, (off_t)r->size) < 0 &&
+        (errno == ENOSPC || errno == EDQUOT))
+        rc = qs_err_sys(QS_EFULL, errno, "%s: no room for %llu bytes", tmp,
+                        (unsigned long long)r->size);
+    if (rc == 0)
+        rc = decode_to(z, r, fd, true, dest, res);
     if (rc == 0 && fsync(fd) < 0)
         rc = qs_err_sys(QS_EIO, errno, "fsync %s", tmp);
     if (rc == 0 && r->mode && fchmod(fd, (mode_t)(r->mode & 07777)) < 0)
@@ -232,17 +239,10 @@ static int retrieve_atomic(struct zstor_ctx *z, const struct zstor_meta_record *
         rc = qs_err_sys(QS_EIO, errno, "close %s", tmp);
     if (rc == 0 && rename(tmp, dest) < 0)
         rc = qs_err_sys(QS_EIO, errno, "rename %s to %s", tmp, dest);
-    if (rc < 0) {
+    if (rc < 0)
         unlink(tmp);
-    } else {
-        char *dir = slash ? strndup(dest, slash == dest ? 1 : (size_t)(slash - dest)) : strdup(".");
-        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
+    else if (qs_fsync_parent(dest) < 0) /* the new name, durable */
+        rc = qs_err_set(QS_EIO, "retrieved, but %s", qs_err_msg());
     free(tmp);
     return rc;
 }
