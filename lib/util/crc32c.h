@@ -3,7 +3,7 @@
  * qs_crc32c_update() is the raw register update with no initial or final xor, so
  * qs_crc32c_update(0, p, n) is the 0-db variant ("123456789" -> 0x58e3fa20) and
  * ~qs_crc32c_update(~0u, p, n) is the standard iSCSI CRC-32C ("123456789" -> 0xe3069283).
- * Uses the SSE4.2 instruction when the CPU has it. Thread-safe. */
+ * ISA-L computes it (the fastest method the CPU has). Thread-safe. */
 #ifndef QSFS_UTIL_CRC32C_H
 #define QSFS_UTIL_CRC32C_H
 
