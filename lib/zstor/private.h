@@ -60,7 +60,7 @@ void zs_par(size_t n, void (*fn)(void *ud, size_t i), void *ud);
 bool zs_transport_error(int rc);
 bool zs_bk_down(const struct zs_bk *k);
 /* 0, or QS_EAGAIN "interrupted" once the caller's cancel flag is set. */
-int zs_interrupted(const struct zstor_ctx *z);
+int zs_interrupted(const struct zstor_ctx *z) QS_MUST_CHECK;
 void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why);
 /* Probes bks[0..n) in parallel unless their probe is younger than ZS_PROBE_TTL_MS
  * (force: always). Results in each bk. */
@@ -77,7 +77,7 @@ void zs_bg_probe_start(struct zs_bg *bg, struct zstor_ctx *z);
 void zs_bg_probe_wait(struct zs_bg *bg);
 /* Index into z->data of the backend at address/ns (adding a record-only backend, opened
  * without a password, when the config has none); -1 with the error set on failure. */
-int zs_data_lookup(struct zstor_ctx *z, const char *address, const char *ns);
+int zs_data_lookup(struct zstor_ctx *z, const char *address, const char *ns) QS_MUST_CHECK;
 /* Why a reachable zdb backend takes no writes (its last NSINFO: locked, or a password
  * that the config does not give, which leaves a public namespace read-only), or NULL. */
 const char *zs_bk_readonly(const struct zs_bk *k);
@@ -92,7 +92,8 @@ const char *zs_bk_name(const struct zs_bk *k);
 
 /* The backend keys of shard pos of chunk c (at most max; *n gets the count). */
 int zs_chunk_keys(const struct zstor_meta_record *r, unsigned pos, uint64_t c,
-                  struct qs_backend_key *out, unsigned max, unsigned *n, uint32_t *crc);
+                  struct qs_backend_key *out, unsigned max, unsigned *n,
+                  uint32_t *crc) QS_MUST_CHECK;
 void zs_key_ref(const struct qs_backend_key *k, enum zstor_meta_keykind kind,
                 struct zstor_meta_keyref *out);
 /* Estimated bytes one shard position takes for a file of size bytes. */
@@ -118,22 +119,24 @@ void zs_pieces_free(struct zs_pieces *p);
  * QS_ENOTFOUND when nothing is stored; other errors name what failed. raw (may be NULL)
  * keeps what each backend returned. r must be freed even after a failure. */
 int zs_meta_load(struct zstor_ctx *z, const char *name, struct zstor_meta_record *r,
-                 struct zstor_meta_open_info *info, struct zs_pieces *raw);
+                 struct zstor_meta_open_info *info, struct zs_pieces *raw) QS_MUST_CHECK;
 /* The same for bytes sealed with zstor_meta_seal_bytes. */
-int zs_meta_load_bytes(struct zstor_ctx *z, const char *name, uint8_t **plain, size_t *len);
+int zs_meta_load_bytes(struct zstor_ctx *z, const char *name, uint8_t **plain,
+                       size_t *len) QS_MUST_CHECK;
 /* Probes every meta backend: 0 when all answer, else an error naming the first that
  * does not ("what refused: ..."). */
-int zs_meta_writable(struct zstor_ctx *z, const char *what);
+int zs_meta_writable(struct zstor_ctx *z, const char *what) QS_MUST_CHECK;
 /* Seals r for name and writes piece i to meta backend i, all in parallel. On a failure
  * the pieces written are rolled back to prev (what was there before, NULL = nothing). */
 int zs_meta_save(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *r,
-                 const struct zs_pieces *prev);
+                 const struct zs_pieces *prev) QS_MUST_CHECK;
 /* The same; written (may be NULL) gets copies of the pieces written. */
 int zs_meta_save_ex(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *r,
-                    const struct zs_pieces *prev, struct zs_pieces *written);
-int zs_meta_save_bytes(struct zstor_ctx *z, const char *name, const uint8_t *p, size_t len);
+                    const struct zs_pieces *prev, struct zs_pieces *written) QS_MUST_CHECK;
+int zs_meta_save_bytes(struct zstor_ctx *z, const char *name, const uint8_t *p,
+                       size_t len) QS_MUST_CHECK;
 /* Deletes name from every meta backend (missing counts as done). */
-int zs_meta_remove(struct zstor_ctx *z, const char *name);
+int zs_meta_remove(struct zstor_ctx *z, const char *name) QS_MUST_CHECK;
 
 /* ---- race.c: concurrent stores of one name ---- */
 
@@ -157,7 +160,7 @@ void zs_done_remove(struct zstor_ctx *z, const uint8_t *file_id);
  * rc < 0 when it could not be read (r is then empty). Return 0 to go on. */
 typedef int (*zs_list_fn)(void *ud, const char *key, const struct zstor_meta_record *r, int rc);
 /* Lists the keys of every reachable meta backend (the union), then loads each record. */
-int zs_list(struct zstor_ctx *z, zs_list_fn fn, void *ud);
+int zs_list(struct zstor_ctx *z, zs_list_fn fn, void *ud) QS_MUST_CHECK;
 
 /* ---- send.c: per-backend writer threads with bounded queues ---- */
 
@@ -166,15 +169,16 @@ struct zs_send;
  * writes for that position). Keys are appended to r's shards (which the caller set to
  * the target backends) in queue order, so each position gets its chunks in order. */
 int zs_send_new(struct zs_send **out, struct zstor_ctx *z, struct zstor_meta_record *r,
-                const int *target, unsigned npos);
+                const int *target, unsigned npos) QS_MUST_CHECK;
 /* Queues a copy of shard bytes for the next chunk of pos; blocks while that backend's
  * queue is full. Returns the first error of any writer (sticky). */
-int zs_send_put(struct zs_send *s, unsigned pos, const uint8_t *data, size_t len, uint32_t crc);
+int zs_send_put(struct zs_send *s, unsigned pos, const uint8_t *data, size_t len,
+                uint32_t crc) QS_MUST_CHECK;
 /* Queues keys already stored, to be kept as the next chunk of pos. */
 int zs_send_keep(struct zs_send *s, unsigned pos, const struct qs_backend_key *keys, unsigned nkeys,
-                 uint32_t crc);
+                 uint32_t crc) QS_MUST_CHECK;
 /* Waits until everything queued is written; the first error. */
-int zs_send_finish(struct zs_send *s);
+int zs_send_finish(struct zs_send *s) QS_MUST_CHECK;
 /* After a failure: deletes every value this sender stored (best effort); the number of
  * values that could not be deleted. */
 uint64_t zs_send_undo(struct zs_send *s);
@@ -207,25 +211,26 @@ struct zs_fetch_report {
  * shards are reported through qs_log (once per position and reason) and counted in rep
  * (may be NULL). */
 int zs_fetch(struct zstor_ctx *z, const struct zstor_meta_record *r, const int *src,
-             const struct zs_fetch_opts *o, zs_fetch_fn fn, void *ud, struct zs_fetch_report *rep);
+             const struct zs_fetch_opts *o, zs_fetch_fn fn, void *ud,
+             struct zs_fetch_report *rep) QS_MUST_CHECK;
 
 /* ---- upload.c: a new stream, encoded and written to a fresh placement ---- */
 
 /* Chooses expected_shards data backends (z->data indices, best first) over the
  * healthy ones with need bytes free, honouring the groups' redundancy; probes first
  * (results younger than ZS_PROBE_TTL_MS are reused). QS_ETOOFEW naming what is missing. */
-int zs_place(struct zstor_ctx *z, uint64_t need, unsigned *out);
+int zs_place(struct zstor_ctx *z, uint64_t need, unsigned *out) QS_MUST_CHECK;
 
 struct zs_upload;
 /* Places a stream of about size_hint bytes keyed as rel (probing the data backends),
  * starts the encoder and the writers. */
 int zs_upload_begin(struct zs_upload **out, struct zstor_ctx *z, const char *rel,
-                    uint64_t size_hint);
-int zs_upload_write(struct zs_upload *u, const void *p, size_t n);
-int zs_upload_buffer(struct zs_upload *u, uint8_t **p, size_t *avail);
-int zs_upload_commit(struct zs_upload *u, size_t n);
+                    uint64_t size_hint) QS_MUST_CHECK;
+int zs_upload_write(struct zs_upload *u, const void *p, size_t n) QS_MUST_CHECK;
+int zs_upload_buffer(struct zs_upload *u, uint8_t **p, size_t *avail) QS_MUST_CHECK;
+int zs_upload_commit(struct zs_upload *u, size_t n) QS_MUST_CHECK;
 /* Finishes the stream; the record then has everything but mtime, mode and stored. */
-int zs_upload_finish(struct zs_upload *u);
+int zs_upload_finish(struct zs_upload *u) QS_MUST_CHECK;
 struct zstor_meta_record *zs_upload_record(struct zs_upload *u);
 /* Deletes what was written (after a failure); the number of values left behind. */
 uint64_t zs_upload_undo(struct zs_upload *u);
@@ -236,7 +241,7 @@ void zs_upload_free(struct zs_upload *u);
 /* ---- helpers for output files ---- */
 
 /* Creates the missing directories of path's parent (mode 0755). */
-int zs_mkdir_parents(const char *path);
+int zs_mkdir_parents(const char *path) QS_MUST_CHECK;
 /* write() all of p, retrying on EINTR. -1 with errno on failure. */
 void zs_hex(const uint8_t *p, size_t n, char *out);
 

@@ -360,10 +360,14 @@ static int run_partial(struct rb *b)
         rc = qs_decoder_finish(b->dec, &sum);
     if (rc == 0 && (sum.size != b->old->size || memcmp(sum.digest, b->old->checksum, 16) != 0))
         rc = qs_err_set(QS_ECORRUPT, "the decoded data does not match the stored checksum");
-    if (rc == 0)
+    if (rc == 0) {
         rc = zs_send_finish(b->send);
-    else
-        (void)zs_send_finish(b->send);
+    } else {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        if (zs_send_finish(b->send) < 0) /* the first error is the one to report */
+            qs_err_set(rc, "%s", msg);
+    }
     return rc;
 }
 

@@ -219,8 +219,7 @@ static int retrieve_atomic(struct zstor_ctx *z, const struct zstor_meta_record *
     }
     /* The space up front: a full disk fails now, not after gigabytes, and the file is
      * laid out in one go. (A file system without fallocate just writes as it goes.) */
-    if (r->size && fallocate(fd, 0, 0, (off_t)r->size) < 0 &&
-        (errno == ENOSPC || errno == EDQUOT))
+    if (r->size && fallocate(fd, 0, 0, (off_t)r->size) < 0 && (errno == ENOSPC || errno == EDQUOT))
         rc = qs_err_sys(QS_EFULL, errno, "%s: no room for %llu bytes", tmp,
                         (unsigned long long)r->size);
     if (rc == 0)

@@ -140,7 +140,8 @@ int zs_upload_finish(struct zs_upload *u)
     if (rc < 0) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", qs_err_msg());
-        (void)zs_send_finish(u->send);
+        if (zs_send_finish(u->send) < 0) /* the encoder's error is the one to report */
+            qs_err_clear();
         return qs_err_set(rc, "%s", msg);
     }
     if ((rc = zs_send_finish(u->send)) < 0)
