@@ -545,6 +545,12 @@ int qs_backend_history_named(struct qs_backend *b, const char *name, unsigned ma
     return 0;
 }
 
+void qs_backend_set_cancel(struct qs_backend *b, const atomic_int *cancel)
+{
+    if (b && b->kind == QS_BACKEND_ZDB)
+        qs_zdb_set_limits(b->zdb, 0, cancel);
+}
+
 int qs_backend_list_named(struct qs_backend *b, const char *prefix, qs_backend_name_fn fn, void *ud)
 {
     if (b->kind == QS_BACKEND_DIR)

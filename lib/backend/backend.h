@@ -15,6 +15,7 @@
 #ifndef QSFS_BACKEND_BACKEND_H
 #define QSFS_BACKEND_BACKEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -144,6 +145,11 @@ typedef int (*qs_backend_version_fn)(void *ud, const uint8_t *val, size_t len);
  * QS_ENOTFOUND when the name has none; QS_EINVAL for a dir backend ("keeps no history"). */
 int qs_backend_history_named(struct qs_backend *b, const char *name, unsigned max,
                              qs_backend_version_fn fn, void *ud) QS_MUST_CHECK;
+
+/* A cancel flag every later request of b looks at while it waits (zdb: at least every
+ * 50 ms, qs_zdb_set_limits; dir: local calls, not waited on). NULL removes it. Set it only
+ * while no thread is in a call on b. */
+void qs_backend_set_cancel(struct qs_backend *b, const atomic_int *cancel);
 
 /* ---- health ---- */
 

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
@@ -55,7 +57,13 @@ struct qs_zdb {
     uint8_t *rbuf;
 
     struct qs_zdb_stats st;
+
+    /* limits of the calls (qs_zdb_set_limits) */
+    uint64_t call_deadline_us; /* CLOCK_MONOTONIC, 0 = none */
+    const atomic_int *cancel;
 };
+
+#define CANCEL_SLICE_MS 50 /* how often a waiting call looks at its cancel flag */
 
 /* ---- small helpers ---- */
 
@@ -71,6 +79,43 @@ static void sleep_ms(unsigned ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+static bool cancelled(const struct qs_zdb *c)
+{
+    return c->cancel && atomic_load(c->cancel);
+}
+
+/* QS_EAGAIN once the call's cancel flag is set, QS_ETIMEOUT once its deadline passed. */
+static int call_limits(const struct qs_zdb *c, const char *what)
+{
+    if (cancelled(c))
+        return qs_err_set(QS_EAGAIN, "%s: %s: cancelled", c->name, what);
+    if (c->call_deadline_us && now_us() >= c->call_deadline_us)
+        return qs_err_set(QS_ETIMEOUT, "%s: %s: the call's deadline passed", c->name, what);
+    return 0;
+}
+
+/* Waits ms before a retry, in slices, ending early at the call's cancel or deadline. */
+static int backoff_wait(const struct qs_zdb *c, unsigned ms, const char *what)
+{
+    uint64_t until = now_us() + (uint64_t)ms * 1000u;
+    if (c->call_deadline_us && until > c->call_deadline_us)
+        until = c->call_deadline_us;
+    for (;;) {
+        int rc = call_limits(c, what);
+        uint64_t now = now_us();
+        if (rc < 0 || now >= until)
+            return rc;
+        uint64_t left = (until - now + 999) / 1000;
+        sleep_ms(left > CANCEL_SLICE_MS && c->cancel ? CANCEL_SLICE_MS : (unsigned)left);
+    }
+}
+
+void qs_zdb_set_limits(struct qs_zdb *c, int64_t deadline_ms, const atomic_int *cancel)
+{
+    c->call_deadline_us = deadline_ms > 0 ? (uint64_t)deadline_ms * 1000u : 0;
+    c->cancel = cancel;
 }
 
 /* Message "zdb ADDR/NS: WHAT: WHY" and returns code. */
@@ -368,12 +413,18 @@ static int exchange(struct qs_zdb *c, const char *what, size_t n, reply_fn fn, v
     while (*got < n) {
         uint64_t now = now_us();
         uint64_t deadline = idle_deadline < total_deadline ? idle_deadline : total_deadline;
+        if ((rc = call_limits(c, what)) < 0)
+            goto fail; /* mid-exchange: the connection cannot be reused */
         if (now >= deadline) {
             rc = zerr(c, QS_ETIMEOUT, what, "timeout: no reply within %u ms", c->request_ms);
             goto fail;
         }
+        if (c->call_deadline_us && deadline > c->call_deadline_us)
+            deadline = c->call_deadline_us;
         struct pollfd pfd = {c->fd, POLLIN | (si < c->nsegs ? POLLOUT : 0), 0};
         int wait = (int)((deadline - now + 999) / 1000);
+        if (c->cancel && wait > CANCEL_SLICE_MS)
+            wait = CANCEL_SLICE_MS;
         int pr = poll(&pfd, 1, wait);
         if (pr < 0) {
             if (errno == EINTR)
@@ -526,7 +577,14 @@ static int roundtrip(struct qs_zdb *c, const char *what, int argc, const void *c
 
 static int open_socket(struct qs_zdb *c)
 {
-    struct timeval tv = {c->connect_ms / 1000, (long)(c->connect_ms % 1000) * 1000};
+    unsigned ms = c->connect_ms;
+    if (c->call_deadline_us) { /* a connect never outlives the call */
+        uint64_t now = now_us();
+        uint64_t left = c->call_deadline_us > now ? (c->call_deadline_us - now + 999) / 1000 : 1;
+        if (left < ms)
+            ms = (unsigned)left;
+    }
+    struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
     errno = 0;
     redisContext *ctx = c->addr.is_unix
                             ? redisConnectUnixWithTimeout(c->addr.path, tv)
@@ -688,10 +746,10 @@ static int with_retries(struct qs_zdb *c, attempt_fn op, void *ud)
     int rc = 0;
     unsigned delay = c->backoff_ms, tries = 0;
     for (unsigned a = 0; a < c->attempts; a++) {
-        if (a > 0) {
-            sleep_ms(delay);
+        if ((rc = a > 0 ? backoff_wait(c, delay, "retry") : call_limits(c, "request")) < 0)
+            break;
+        if (a > 0)
             delay = delay > c->backoff_max_ms / 2 ? c->backoff_max_ms : delay * 2;
-        }
         tries++;
         rc = connect_once(c);
         if (rc == 0)
@@ -700,8 +758,9 @@ static int with_retries(struct qs_zdb *c, attempt_fn op, void *ud)
             c->st.consecutive = 0;
             return 0;
         }
-        /* only a lost connection is worth another try; a refusal by the server is not */
-        if (!transient(rc) || c->fd >= 0)
+        /* only a lost connection is worth another try; a refusal by the server is not;
+         * nor is the call's own deadline or cancel */
+        if (!transient(rc) || c->fd >= 0 || call_limits(c, "retry") < 0)
             break;
     }
     c->st.consecutive++;

@@ -18,6 +18,7 @@
 #ifndef QSFS_ZDBCLIENT_ZDBCLIENT_H
 #define QSFS_ZDBCLIENT_ZDBCLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,14 @@ int qs_zdb_connect(struct qs_zdb *c) QS_MUST_CHECK;
 void qs_zdb_disconnect(struct qs_zdb *c);
 
 bool qs_zdb_connected(const struct qs_zdb *c);
+
+/* Limits for the calls that follow (until changed): a deadline (CLOCK_MONOTONIC ms, as
+ * util/sys.h qs_now_ms; 0 = none) that no exchange, retry wait or connect outlives
+ * (QS_ETIMEOUT "the call's deadline passed"), and a cancel flag (NULL = none) looked at
+ * at least every 50 ms while a call waits (QS_EAGAIN "cancelled"; a connect in progress
+ * finishes within its connect timeout first). A call stopped mid-exchange drops the
+ * connection (its replies would be out of step). */
+void qs_zdb_set_limits(struct qs_zdb *c, int64_t deadline_ms, const atomic_int *cancel);
 
 /* Per-connection counters for health scoring (monotonic; survive reconnects). */
 struct qs_zdb_stats {

@@ -208,7 +208,21 @@ static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *addre
             o.request_timeout_ms = cfg->connect_timeout_ms;
         rc = qs_backend_open(&k->probe_be, &o);
     }
+    /* Ctrl-C reaches the network: a request in flight stops within 50 ms */
+    if (rc == 0) {
+        qs_backend_set_cancel(k->be, z->o.cancel);
+        qs_backend_set_cancel(k->probe_be, z->o.cancel);
+    }
     return rc;
+}
+
+void zs_net_cancel(struct zstor_ctx *z, bool on)
+{
+    const atomic_int *c = on ? z->o.cancel : NULL;
+    for (size_t i = 0; i < z->nmeta; i++)
+        qs_backend_set_cancel(z->meta[i].be, c);
+    for (size_t i = 0; i < z->ndata; i++)
+        qs_backend_set_cancel(z->data[i]->be, c);
 }
 
 static void bk_free(struct zs_bk *k)

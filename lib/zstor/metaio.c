@@ -225,7 +225,9 @@ static int write_sealed(struct zstor_ctx *z, const char *name, const struct zsto
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", qs_err_msg());
         j->rollback = true;
+        zs_net_cancel(z, false); /* the rollback must happen, cancelled or not */
         zs_par(z->nmeta, put_one, j);
+        zs_net_cancel(z, true);
         qs_err_set(rc, "%s", msg);
     }
     free(j);

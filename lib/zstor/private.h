@@ -62,6 +62,10 @@ bool zs_bk_down(const struct zs_bk *k);
 /* 0, or QS_EAGAIN "interrupted" once the caller's cancel flag is set. */
 int zs_interrupted(const struct zstor_ctx *z) QS_MUST_CHECK;
 void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why);
+/* Whether the caller's cancel flag reaches the backends' requests (on by default). An
+ * undo turns it off, so that a cancelled job still deletes what it wrote; no other
+ * thread may be in a backend call meanwhile. */
+void zs_net_cancel(struct zstor_ctx *z, bool on);
 /* Probes bks[0..n) in parallel unless their probe is younger than ZS_PROBE_TTL_MS
  * (force: always). Results in each bk. */
 void zs_probe(struct zs_bk **bks, size_t n, bool force);

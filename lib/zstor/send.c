@@ -489,6 +489,7 @@ static void undo_writer(void *ud, size_t wi)
 uint64_t zs_send_undo(struct zs_send *s)
 {
     stop_all(s);
+    zs_net_cancel(s->z, false); /* a cancelled store still deletes what it wrote */
     struct undo_job *j = calloc(1, sizeof(*j));
     if (!j)
         return 1;
@@ -502,6 +503,7 @@ uint64_t zs_send_undo(struct zs_send *s)
         failed += j->failed[i];
     }
     free(j);
+    zs_net_cancel(s->z, true);
     return failed;
 }
 

@@ -1,6 +1,7 @@
 /* zstor store (store.h). */
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +272,9 @@ undo:
     if (u) {
         char msg[900];
         snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        if (rc == QS_EAGAIN && z->o.cancel && atomic_load(z->o.cancel) &&
+            strncmp(msg, "interrupted", 11) != 0) /* stopped in a request: say why */
+            snprintf(msg, sizeof(msg), "interrupted");
         uint64_t left = zs_upload_undo(u);
         if (left)
             qs_err_set(rc, "%s (and %llu shard values already written could not be deleted)", msg,

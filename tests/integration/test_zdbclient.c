@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include "util/mem.h"
+#include "util/sys.h"
+#include "zdbclient/pool.h"
 #include "zdbclient/zdbclient.h"
 
 #include "zdb_server.h"
@@ -912,6 +914,142 @@ static void test_resend_unanswered(void **state)
     assert_int_equal(st.failures, 1);
 }
 
+/* ---- call limits and the pool ---------------------------------------------------------- */
+
+/* A silent server and a 30 s request timeout with 3 attempts: a call's deadline of 300 ms
+ * ends it in well under a second, not after 90 s. */
+static void test_call_deadline(void **state)
+{
+    struct fake f;
+    fake_start(&f, FAKE_SILENT);
+    struct qs_zdb *c = fake_client(&f, "data", 3, 30000);
+    int64_t t0 = qs_now_ms();
+    qs_zdb_set_limits(c, t0 + 300, NULL);
+    assert_int_equal(qs_zdb_connect(c), QS_ETIMEOUT);
+    int64_t took = qs_now_ms() - t0;
+    assert_non_null(strstr(qs_err_msg(), "deadline"));
+    if (took > 5000)
+        fail_msg("the call took %lld ms past a 300 ms deadline", (long long)took);
+    qs_zdb_free(c);
+    fake_stop(&f);
+}
+
+static void *cancel_later(void *arg)
+{
+    sleep_ms(200);
+    atomic_store((atomic_int *)arg, 1);
+    return NULL;
+}
+
+static void test_call_cancel(void **state)
+{
+    struct fake f;
+    fake_start(&f, FAKE_SILENT);
+    struct qs_zdb *c = fake_client(&f, "data", 3, 30000);
+    atomic_int cancel = 0;
+    qs_zdb_set_limits(c, 0, &cancel);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &cancel), 0);
+    int64_t t0 = qs_now_ms();
+    assert_int_equal(qs_zdb_connect(c), QS_EAGAIN);
+    int64_t took = qs_now_ms() - t0;
+    pthread_join(t, NULL);
+    assert_non_null(strstr(qs_err_msg(), "cancelled"));
+    if (took > 5000)
+        fail_msg("a cancelled call went on for %lld ms", (long long)took);
+    /* without limits the same client goes back to its own timeouts (a refused retry) */
+    qs_zdb_set_limits(c, 0, NULL);
+    qs_zdb_free(c);
+    fake_stop(&f);
+}
+
+struct pool_worker {
+    struct qs_zdb_pool *p;
+    int id, failures;
+};
+
+static void *pool_work(void *arg)
+{
+    struct pool_worker *w = arg;
+    for (int round = 0; round < 40; round++) {
+        uint8_t val[4][64];
+        struct qs_zdb_op ops[4];
+        for (int i = 0; i < 4; i++) {
+            snprintf((char *)val[i], sizeof(val[i]), "worker %d round %d value %d", w->id, round,
+                     i);
+            ops[i] = (struct qs_zdb_op){
+                .kind = QS_ZDB_SET, .val = val[i], .val_len = strlen((char *)val[i])};
+        }
+        struct qs_zdb_call call = {.deadline_ms = qs_now_ms() + 20000};
+        if (qs_zdb_pool_batch(w->p, &call, ops, 4) < 0) {
+            w->failures++;
+            continue;
+        }
+        struct qs_zdb_op gets[4];
+        for (int i = 0; i < 4; i++)
+            gets[i] = (struct qs_zdb_op){
+                .kind = QS_ZDB_GET, .key = ops[i].reply, .key_len = ops[i].reply_len};
+        if (qs_zdb_pool_batch(w->p, &call, gets, 4) < 0)
+            w->failures++;
+        for (int i = 0; i < 4; i++) {
+            if (gets[i].result == 0 && (gets[i].reply_len != ops[i].val_len ||
+                                        memcmp(gets[i].reply, val[i], ops[i].val_len) != 0))
+                w->failures++;
+            free(gets[i].reply);
+            free(ops[i].reply);
+        }
+    }
+    return NULL;
+}
+
+/* Eight threads share a pool of three connections to a real zdb: every value reads back,
+ * never more than three connections open. */
+static void test_pool_threads(void **state)
+{
+    make_ns(&g_main, "pool", true);
+    char a[128];
+    struct qs_zdb_pool_opts po = {.max_conns = 3};
+    qs_zdb_opts_default(&po.conn);
+    po.conn.address = addr_of(&g_main, a, sizeof(a));
+    po.conn.ns = "pool";
+    struct qs_zdb_pool *p = NULL;
+    assert_int_equal(qs_zdb_pool_new(&p, &po), 0);
+    struct pool_worker w[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = (struct pool_worker){p, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, pool_work, &w[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    unsigned open, peak;
+    qs_zdb_pool_counts(p, &open, &peak);
+    assert_true(peak <= 3);
+    assert_true(open >= 1);
+
+    /* every connection lent out: a borrower waits until its deadline or its cancel */
+    struct qs_zdb *held[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qs_zdb_pool_get(p, NULL, &held[i]), 0);
+    struct qs_zdb *c = NULL;
+    struct qs_zdb_call late = {.deadline_ms = qs_now_ms() + 100};
+    assert_int_equal(qs_zdb_pool_get(p, &late, &c), QS_ETIMEOUT);
+    assert_non_null(strstr(qs_err_msg(), "busy"));
+    atomic_int cancel = 1;
+    struct qs_zdb_call stop = {.cancel = &cancel};
+    assert_int_equal(qs_zdb_pool_get(p, &stop, &c), QS_EAGAIN);
+    qs_zdb_pool_put(p, held[0]);
+    late.deadline_ms = qs_now_ms() + 1000;
+    assert_int_equal(qs_zdb_pool_get(p, &late, &c), 0);
+    assert_int_equal(qs_zdb_ping(c), 0);
+    qs_zdb_pool_put(p, c);
+    qs_zdb_pool_put(p, held[1]);
+    qs_zdb_pool_put(p, held[2]);
+    qs_zdb_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -932,6 +1070,9 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_resend_unanswered),
+        cmocka_unit_test(test_call_deadline),
+        cmocka_unit_test(test_call_cancel),
+        cmocka_unit_test(test_pool_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -176,6 +176,34 @@ class Errors(ZstorTestCase):
         self.assertEqual(os.listdir(os.path.dirname(out)), [])
         self.unchanged()
 
+    def test_cancel_reaches_the_network(self):
+        # Ctrl-C while a SET hangs on a backend (default 30 s request timeout, 3 retries):
+        # the store stops within a bound instead of waiting the request out
+        fake = FakeZdb()
+        self.addCleanup(fake.close)
+        data = list(self.c.data)
+        data[0] = type("B", (), {"address": fake.address, "ns": fake.ns, "kind": "zdb",
+                                 "group": data[0].group})()
+        cfg = self.c.write_config(path=os.path.join(self.c.tmp, "hang.toml"), data=data,
+                                  extra="")
+        big = self.c.write("in/hang.bin", os.urandom(4 * 1024 * 1024))
+        fake.set_delay = 60
+        t0 = time.monotonic()
+        sent = []
+
+        def ready():
+            if fake.sets_started >= 1 and not sent:
+                sent.append(time.monotonic())
+            return bool(sent)
+
+        rc, _, err = self.signal_when([cfg, "store", "-f", big], ready)
+        took = time.monotonic() - sent[0] if sent else time.monotonic() - t0
+        self.assertEqual(rc, 1, err)
+        self.assertIn("interrupted", err)
+        self.assertLess(took, 15, "the store went on %.1f s after Ctrl-C" % took)
+        fake.set_delay = 0
+        self.unchanged()
+
     def test_list_without_scan(self):
         # metadata servers without SCAN (a zdb that has no key listing): store and
         # retrieve work, list says why it cannot

@@ -358,6 +358,7 @@ class FakeZdb(FakeServer):
         self.get_delay = 0.0  # seconds each GET waits before its reply (a slow backend)
         self.set_delay = 0.0  # the same for SET
         self.gets = 0  # GETs received
+        self.sets_started = 0  # SETs received (counted before their delay)
         self.lock = threading.Lock()
         super().__init__()
 
@@ -372,6 +373,9 @@ class FakeZdb(FakeServer):
                 self.gets += 1
         if cmd == b"GET" and self.get_delay:
             time.sleep(self.get_delay)
+        if cmd == b"SET":
+            with self.lock:
+                self.sets_started += 1  # before the delay: a SET under way
         if cmd == b"SET" and self.set_delay:
             time.sleep(self.set_delay)
         with self.lock:
