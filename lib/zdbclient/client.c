@@ -63,7 +63,9 @@ struct qs_zdb {
     const atomic_int *cancel;
 };
 
-#define CANCEL_SLICE_MS 50 /* how often a waiting call looks at its cancel flag */
+#define CANCEL_SLICE_MS 50   /* how often a waiting call looks at its cancel flag */
+#define CANCEL_GRACE_MS 2000 /* a cancelled exchange may finish so long: what it wrote gets
+                                known (and can be undone) instead of left behind */
 
 /* ---- small helpers ---- */
 
@@ -410,11 +412,20 @@ static int exchange(struct qs_zdb *c, const char *what, size_t n, reply_fn fn, v
     uint64_t idle_deadline = start + budget;
     bool first = true;
     int rc = 0;
+    uint64_t grace = 0; /* set once cancelled: the exchange may finish until then */
     while (*got < n) {
         uint64_t now = now_us();
         uint64_t deadline = idle_deadline < total_deadline ? idle_deadline : total_deadline;
-        if ((rc = call_limits(c, what)) < 0)
+        if (!grace && cancelled(c))
+            grace = now + CANCEL_GRACE_MS * 1000u;
+        if (grace && deadline > grace)
+            deadline = grace;
+        if ((grace && now >= grace) ||
+            (c->call_deadline_us && now >= c->call_deadline_us)) {
+            if ((rc = call_limits(c, what)) == 0)
+                rc = qs_err_set(QS_EAGAIN, "%s: %s: cancelled", c->name, what);
             goto fail; /* mid-exchange: the connection cannot be reused */
+        }
         if (now >= deadline) {
             rc = zerr(c, QS_ETIMEOUT, what, "timeout: no reply within %u ms", c->request_ms);
             goto fail;

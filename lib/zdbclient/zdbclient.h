@@ -88,8 +88,9 @@ bool qs_zdb_connected(const struct qs_zdb *c);
  * util/sys.h qs_now_ms; 0 = none) that no exchange, retry wait or connect outlives
  * (QS_ETIMEOUT "the call's deadline passed"), and a cancel flag (NULL = none) looked at
  * at least every 50 ms while a call waits (QS_EAGAIN "cancelled"; a connect in progress
- * finishes within its connect timeout first). A call stopped mid-exchange drops the
- * connection (its replies would be out of step). */
+ * finishes within its connect timeout first; requests already sent get 2 s to be
+ * answered, so that the caller learns what was written). A call stopped mid-exchange
+ * drops the connection (its replies would be out of step). */
 void qs_zdb_set_limits(struct qs_zdb *c, int64_t deadline_ms, const atomic_int *cancel);
 
 /* Per-connection counters for health scoring (monotonic; survive reconnects). */
