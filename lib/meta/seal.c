@@ -642,17 +642,5 @@ int zstor_meta_open(const uint8_t *const *piece, const size_t *len, unsigned n, 
                     const uint8_t meta_key[ZSTOR_META_KEY_LEN], struct zstor_meta_record *r,
                     struct zstor_meta_open_info *info)
 {
-    uint8_t *plain;
-    size_t plen;
-    memset(r, 0, sizeof(*r));
-    int rc = zstor_meta_open_bytes(piece, len, n, name, meta_key, &plain, &plen, info);
-    if (rc)
-        return rc;
-    rc = zstor_meta_record_decode(r, plain, plen);
-    if (rc == QS_ECORRUPT)
-        rc = qs_err_set(rc, "metadata '%s' authenticates but does not decode: %s", name,
-                        qs_err_msg());
-    qs_wipe(plain, plen);
-    free(plain);
-    return rc;
+    return zstor_meta_open_before(piece, len, n, name, meta_key, UINT64_MAX, r, info);
 }

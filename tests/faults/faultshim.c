@@ -121,36 +121,30 @@ static void durable(int fd)
         copy_fd(fd, sh);
 }
 
-int fsync(int fd);
-int fsync(int fd)
+/* The real call, unless the fault is armed; a success is recorded as durable. */
+static int sync_call(const char *fn, int fd)
 {
-    static int (*real)(int);
     if (armed("fsync-fail")) {
         errno = EIO;
         return -1;
     }
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, fn);
     int rc = real(fd);
     if (rc == 0)
         durable(fd);
     return rc;
 }
 
+int fsync(int fd);
+int fsync(int fd)
+{
+    return sync_call("fsync", fd);
+}
+
 int fdatasync(int fd);
 int fdatasync(int fd)
 {
-    static int (*real)(int);
-    if (armed("fsync-fail")) {
-        errno = EIO;
-        return -1;
-    }
-    if (!real)
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    int rc = real(fd);
-    if (rc == 0)
-        durable(fd);
-    return rc;
+    return sync_call("fdatasync", fd);
 }
 
 int rename(const char *from, const char *to);
