@@ -30,6 +30,7 @@ struct dec_slot {
 struct qs_decoder {
     struct qs_codec_stream s;
     struct qs_pool *pool;
+    struct qs_pool_lane lane; /* this stream's hash lane */
     int own_pool;
     unsigned nctx;
     struct qs_chunk_ctx **ctx;
@@ -96,7 +97,7 @@ static void deliver_one(struct qs_decoder *d)
     } else {
         int final = (sl->res.flags & QS_CHUNK_FINAL) != 0;
         sl->htask.fn = dec_hash;
-        sl->htask.serial = 1;
+        sl->htask.lane = &d->lane;
         qs_pool_submit(d->pool, &sl->htask);
         sl->hashing = 1;
         d->total += sl->res.plain_len;
@@ -160,6 +161,8 @@ int qs_decoder_new(struct qs_decoder **out, const struct qs_codec_desc *desc,
     if (o->workers < -1 || o->workers > 64)
         return qs_err_set(QS_EINVAL, "decoder: bad worker count %d", o->workers);
     struct qs_decoder *d = calloc(1, sizeof(*d));
+    if (d)
+        qs_pool_lane_init(&d->lane);
     if (!d)
         return qs_err_set(QS_ENOMEM, "decoder: out of memory");
     d->sink = sink;

@@ -33,6 +33,7 @@ struct enc_slot {
 struct qs_encoder {
     struct qs_codec_stream s;
     struct qs_pool *pool;
+    struct qs_pool_lane lane; /* this stream's hash lane */
     int own_pool;
     unsigned nctx;
     struct qs_chunk_ctx **ctx;
@@ -154,7 +155,7 @@ static int submit_cur(struct qs_encoder *e, unsigned flags)
     sl->index = e->next_index++;
     sl->flags = flags;
     sl->htask.fn = enc_hash;
-    sl->htask.serial = 1;
+    sl->htask.lane = &e->lane;
     qs_pool_submit(e->pool, &sl->htask);
     if (flags & QS_CHUNK_FINAL) {
         /* The last chunk seals the digest: wait for the lane to hash everything. */
@@ -188,6 +189,8 @@ int qs_encoder_new(struct qs_encoder **out, const struct qs_encoder_opts *o,
     if (o->workers < -1 || o->workers > 64)
         return qs_err_set(QS_EINVAL, "encoder: bad worker count %d", o->workers);
     struct qs_encoder *e = calloc(1, sizeof(*e));
+    if (e)
+        qs_pool_lane_init(&e->lane);
     if (!e)
         return qs_err_set(QS_ENOMEM, "encoder: out of memory");
     e->sink = sink;

@@ -17,8 +17,8 @@ struct qs_pool {
     pthread_cond_t work;                /* a task was queued, or stop */
     pthread_cond_t done;                /* a task finished */
     struct qs_pool_task *head, *tail;   /* parallel tasks */
-    struct qs_pool_task *shead, *stail; /* serial lane */
-    int serial_running;
+    struct qs_pool_lane deflt;          /* the lane of tasks marked serial without a lane */
+    struct qs_pool_lane *rhead, *rtail; /* lanes with a task to run and none running */
     int stop;
     unsigned threads, started;
     struct worker w[];
@@ -33,6 +33,32 @@ static struct qs_pool_task *pop(struct qs_pool_task **head, struct qs_pool_task 
     return t;
 }
 
+void qs_pool_lane_init(struct qs_pool_lane *l)
+{
+    l->head = l->tail = NULL;
+    l->next = NULL;
+    l->running = l->ready = 0;
+}
+
+static struct qs_pool_lane *lane_of(struct qs_pool *p, const struct qs_pool_task *t)
+{
+    return t->lane ? t->lane : t->serial ? &p->deflt : NULL;
+}
+
+/* Puts l on the ready list when it has a task and runs none (lock held). */
+static void lane_ready(struct qs_pool *p, struct qs_pool_lane *l)
+{
+    if (!l->head || l->running || l->ready)
+        return;
+    l->ready = 1;
+    l->next = NULL;
+    if (p->rtail)
+        p->rtail->next = l;
+    else
+        p->rhead = l;
+    p->rtail = l;
+}
+
 static void *pool_main(void *arg)
 {
     struct worker *w = arg;
@@ -40,13 +66,19 @@ static void *pool_main(void *arg)
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct qs_pool_task *t = NULL;
-        if (p->shead && !p->serial_running) {
-            t = pop(&p->shead, &p->stail);
-            p->serial_running = 1;
+        struct qs_pool_lane *l = NULL;
+        if (p->rhead) { /* a lane's next task goes before any parallel one */
+            l = p->rhead;
+            p->rhead = l->next;
+            if (!p->rhead)
+                p->rtail = NULL;
+            l->ready = 0;
+            l->running = 1;
+            t = pop(&l->head, &l->tail);
         } else if (p->head) {
             t = pop(&p->head, &p->tail);
-        } else if (p->stop && !p->shead) {
-            break; /* stopping and nothing queued */
+        } else if (p->stop) {
+            break; /* stopping and nothing queued (a running lane queues its own next) */
         } else {
             pthread_cond_wait(&p->work, &p->mu);
             continue;
@@ -55,10 +87,11 @@ static void *pool_main(void *arg)
         t->fn(t, w->id);
         pthread_mutex_lock(&p->mu);
         t->done = 1;
-        if (t->serial) {
-            p->serial_running = 0;
-            if (p->shead)
-                pthread_cond_signal(&p->work); /* the next serial task may be waiting */
+        if (l) {
+            l->running = 0;
+            lane_ready(p, l);
+            if (l->ready)
+                pthread_cond_signal(&p->work); /* its next task may be waiting */
         }
         pthread_cond_broadcast(&p->done);
     }
@@ -77,6 +110,7 @@ int qs_pool_new(struct qs_pool **out, unsigned threads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
+    qs_pool_lane_init(&p->deflt);
     p->threads = threads;
     sigset_t all, old;
     sigfillset(&all);
@@ -129,13 +163,16 @@ void qs_pool_submit(struct qs_pool *p, struct qs_pool_task *t)
         return;
     }
     pthread_mutex_lock(&p->mu);
-    struct qs_pool_task **head = t->serial ? &p->shead : &p->head;
-    struct qs_pool_task **tail = t->serial ? &p->stail : &p->tail;
+    struct qs_pool_lane *l = lane_of(p, t);
+    struct qs_pool_task **head = l ? &l->head : &p->head;
+    struct qs_pool_task **tail = l ? &l->tail : &p->tail;
     if (*tail)
         (*tail)->next = t;
     else
         *head = t;
     *tail = t;
+    if (l)
+        lane_ready(p, l);
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
 }

@@ -6,9 +6,11 @@
  * and decoders: each task carries its own function. With 0 threads, submit runs the task
  * at once on the caller's thread (worker number 0).
  *
- * Tasks marked serial form one lane: they run one at a time, in submission order, and a
- * free worker takes a queued serial task before any parallel one. The codec runs its
- * whole-stream hash there: inherently sequential, and the critical path.
+ * Tasks of one lane run one at a time, in submission order, and a free worker takes the
+ * next task of a lane before any parallel task. Each stream (encoder, decoder) has a
+ * lane of its own for its whole-stream hash (inherently sequential, the critical path),
+ * so streams sharing a pool never wait for each other's lane. A task marked serial with
+ * no lane goes to the pool's own default lane.
  *
  * qs_pool_submit / qs_pool_wait / qs_pool_done are thread-safe. Workers block every
  * signal, so a program's handlers run on its own threads.
@@ -21,12 +23,22 @@
 struct qs_pool;
 struct qs_pool_task;
 
+/* A serial lane (embedded by its owner; qs_pool_lane_init before use). It must stay valid
+ * until every task submitted to it has been waited for. */
+struct qs_pool_lane {
+    struct qs_pool_task *head, *tail; /* queued, guarded by the pool lock */
+    struct qs_pool_lane *next;        /* on the pool's ready list */
+    int running, ready;
+};
+void qs_pool_lane_init(struct qs_pool_lane *l);
+
 /* Runs on a worker; worker is 0..threads-1 and is never used by two tasks at once. */
 typedef void (*qs_pool_fn)(struct qs_pool_task *t, unsigned worker);
 
 struct qs_pool_task {
     qs_pool_fn fn;
-    int serial;                /* run in the serial lane (set before submit) */
+    struct qs_pool_lane *lane; /* run in this lane (set before submit), NULL: parallel */
+    int serial;                /* with no lane: run in the pool's default lane */
     struct qs_pool_task *next; /* owned by the pool while queued */
     int done;                  /* guarded by the pool lock */
 };

@@ -10,7 +10,9 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec/aead.h"
 #include "codec/chunk.h"
@@ -509,6 +511,7 @@ static void test_pool(void **state)
         assert_int_equal(qs_pool_new(&p, threads), 0);
         assert_int_equal(qs_pool_threads(p), threads);
         struct ptask tasks[50];
+        memset(tasks, 0, sizeof(tasks));
         int lane = 0;
         for (int i = 0; i < 50; i++) {
             tasks[i].t.fn = ptask_run;
@@ -531,6 +534,71 @@ static void test_pool(void **state)
     qs_pool_free(NULL);
 }
 
+/* Two lanes on a 2-thread pool: the first task of lane A waits until lane B's first task
+ * has run, which only works when each stream has a lane of its own (with one shared serial
+ * lane, B's task queues behind A's and A waits out its 5 s bound). Order in each lane is
+ * kept. */
+struct ltask {
+    struct qs_pool_task t;
+    atomic_int *b_ran;
+    int *order, want;
+    int ok;
+};
+
+static void ltask_a(struct qs_pool_task *t, unsigned worker)
+{
+    struct ltask *l = (struct ltask *)t;
+    l->ok = *l->order == l->want;
+    (*l->order)++;
+    if (l->want == 0) {
+        for (int i = 0; i < 5000 && !atomic_load(l->b_ran); i++)
+            usleep(1000);
+        l->ok = l->ok && atomic_load(l->b_ran);
+    }
+}
+
+static void ltask_b(struct qs_pool_task *t, unsigned worker)
+{
+    struct ltask *l = (struct ltask *)t;
+    l->ok = *l->order == l->want;
+    (*l->order)++;
+    atomic_store(l->b_ran, 1);
+}
+
+static void test_pool_lanes(void **state)
+{
+    (void)state;
+    struct qs_pool *p;
+    assert_int_equal(qs_pool_new(&p, 2), 0);
+    struct qs_pool_lane la, lb;
+    qs_pool_lane_init(&la);
+    qs_pool_lane_init(&lb);
+    atomic_int b_ran = 0;
+    int oa = 0, ob = 0;
+    struct ltask a[10], b[10];
+    memset(a, 0, sizeof(a));
+    memset(b, 0, sizeof(b));
+    for (int i = 0; i < 10; i++) {
+        a[i] = (struct ltask){
+            .t = {.fn = ltask_a, .lane = &la}, .b_ran = &b_ran, .order = &oa, .want = i};
+        qs_pool_submit(p, &a[i].t);
+    }
+    for (int i = 0; i < 10; i++) {
+        b[i] = (struct ltask){
+            .t = {.fn = ltask_b, .lane = &lb}, .b_ran = &b_ran, .order = &ob, .want = i};
+        qs_pool_submit(p, &b[i].t);
+    }
+    for (int i = 0; i < 10; i++) {
+        qs_pool_wait(p, &a[i].t);
+        qs_pool_wait(p, &b[i].t);
+        assert_true(a[i].ok);
+        assert_true(b[i].ok);
+    }
+    assert_int_equal(oa, 10);
+    assert_int_equal(ob, 10);
+    qs_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_compress_roundtrip),
         cmocka_unit_test(test_desc_format),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_lanes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
