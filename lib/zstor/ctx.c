@@ -99,6 +99,7 @@ void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why)
         return;
     k->down_until = qs_now_ms() + ZS_DOWN_MS;
     snprintf(k->down_why, sizeof(k->down_why), "%s", why);
+    zs_health_publish(k); /* every job of the cluster skips it too */
 }
 
 const char *zs_bk_name(const struct zs_bk *k)
@@ -197,6 +198,7 @@ static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *addre
     o.backoff_ms = cfg->retry_backoff_ms;
     o.dir_nosync = z->o.dir_nosync;
     o.dir_nocreate = !(z->o.dir_create && k->is_dir && may_create(z, address + 6));
+    k->cl = z->cl;
     int rc = qs_backend_open(&k->be, &o);
     if (rc == 0 && !k->is_dir) {
         /* probes: one quick retry, and an answer within the connect timeout, so that a
@@ -261,6 +263,18 @@ int zstor_ctx_new(struct zstor_ctx **out, const struct zstor_config *cfg,
         z->o = *o;
     else
         zstor_ctx_opts_default(&z->o);
+    int rc = zs_ctx_build(z);
+    if (rc < 0) {
+        zstor_ctx_free(z);
+        return rc;
+    }
+    *out = z;
+    return 0;
+}
+
+int zs_ctx_build(struct zstor_ctx *z)
+{
+    const struct zstor_config *cfg = z->cfg;
     int rc = 0;
     z->meta = calloc(cfg->meta.nbackends ? cfg->meta.nbackends : 1, sizeof(*z->meta));
     if (!z->meta) {
@@ -293,13 +307,11 @@ int zstor_ctx_new(struct zstor_ctx **out, const struct zstor_config *cfg,
         }
     }
     z->ncfg = z->ndata;
-    int workers = z->o.workers < 0 ? (int)qs_codec_default_workers() : z->o.workers;
-    if ((rc = qs_pool_new(&z->pool, (unsigned)workers)) < 0)
-        goto fail;
-    *out = z;
-    return 0;
+    if (!z->pool) {
+        int workers = z->o.workers < 0 ? (int)qs_codec_default_workers() : z->o.workers;
+        rc = qs_pool_new(&z->pool, (unsigned)workers);
+    }
 fail:
-    zstor_ctx_free(z);
     return rc;
 }
 
@@ -307,7 +319,8 @@ void zstor_ctx_free(struct zstor_ctx *z)
 {
     if (!z)
         return;
-    qs_pool_free(z->pool);
+    if (!z->cl)
+        qs_pool_free(z->pool); /* a job's pool is its cluster's */
     for (size_t i = 0; i < z->nmeta; i++)
         bk_free(&z->meta[i]);
     free(z->meta);
@@ -316,6 +329,7 @@ void zstor_ctx_free(struct zstor_ctx *z)
         free(z->data[i]);
     }
     free(z->data);
+    zs_gen_release(z);
     free(z);
 }
 
@@ -360,6 +374,8 @@ static void probe_one(void *ud, size_t i)
     struct zs_bk *k = j->bks[i];
     if (!j->force && k->probed && qs_now_ms() - k->probe_ms < ZS_PROBE_TTL_MS)
         return;
+    if (zs_health_take(k, j->force))
+        return; /* another job of the cluster probed it a moment ago */
     k->probe_rc = qs_backend_probe(k->probe_be ? k->probe_be : k->be, &k->h);
     k->probe_ms = qs_now_ms();
     k->probed = true;
@@ -368,6 +384,7 @@ static void probe_one(void *ud, size_t i)
         k->down_until = 0;
     else if (zs_transport_error(k->probe_rc))
         zs_bk_mark_down(k, k->probe_rc, k->h.error);
+    zs_health_publish(k);
     qs_log(QS_LOG_DEBUG, "probe %s: %s", zs_bk_name(k), k->probe_rc ? k->h.error : "ok");
 }
 

@@ -40,10 +40,15 @@ struct zs_bk {
     /* a transport failure: skip until then */
     int64_t down_until;
     char down_why[256];
+    struct zstor_cluster *cl; /* the job's cluster (shared health), or NULL */
 };
+
+struct zs_gen; /* cluster.c: a refcounted config generation */
 
 struct zstor_ctx {
     const struct zstor_config *cfg;
+    struct zstor_cluster *cl; /* NULL: a standalone context (owns its pool) */
+    struct zs_gen *gen;       /* the cluster generation cfg belongs to */
     struct zstor_ctx_opts o;
     struct qs_pool *pool;
     struct zs_bk *meta;
@@ -52,7 +57,21 @@ struct zstor_ctx {
     size_t ndata, ncfg, capdata;
 };
 
+/* ---- cluster.c: what jobs share ---- */
+
+/* The shared health of k (a no-op without a cluster): take it when it is younger than
+ * ZS_PROBE_TTL_MS (true: k is up to date, no probe needed) ... */
+bool zs_health_take(struct zs_bk *k, bool force);
+/* ... or publish k's fresh probe or transport failure for every job. */
+void zs_health_publish(const struct zs_bk *k);
+
 /* ---- ctx.c ---- */
+
+/* The part of zstor_ctx_new after z->cfg and z->o are set: the backend handles, and a
+ * pool unless the cluster gives one. */
+int zs_ctx_build(struct zstor_ctx *z) QS_MUST_CHECK;
+/* Drops the job's reference to its generation (a no-op without a cluster). */
+void zs_gen_release(struct zstor_ctx *z);
 
 /* Runs fn(ud, i) for i in [0, n) on n threads (inline when n == 1 or threads fail). */
 void zs_par(size_t n, void (*fn)(void *ud, size_t i), void *ud);

@@ -7,8 +7,9 @@
  * use, for the duration of the call.
  *
  * A context runs one operation at a time (it is not thread-safe); a program that wants
- * concurrent operations opens one context per worker. The library never prints: failures
- * come back as QS_E* codes with a one-line message (qs_err_msg()), warnings about
+ * concurrent operations makes one context per job on a shared cluster (cluster.h: one
+ * config generation, codec pool and health state per backend for all jobs). The library never
+ * prints: failures come back as QS_E* codes with a one-line message (qs_err_msg()), warnings about
  * non-fatal problems (a corrupt shard that was worked around, a shard that could not be
  * deleted) go through util/log.h.
  */

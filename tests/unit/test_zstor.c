@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "codec/hash.h"
 #include "config/config.h"
 #include "zstor/check.h"
+#include "zstor/cluster.h"
 #include "zstor/list.h"
 #include "zstor/rebuild.h"
 #include "zstor/retrieve.h"
@@ -482,6 +484,117 @@ static void test_crafted_name_refused(void **state)
     zstor_config_free(cfg);
 }
 
+/* ---- a cluster and its jobs ---- */
+
+struct job_arg {
+    struct zstor_cluster *cl;
+    char file[300], out[300];
+    size_t size;
+    int rc;
+};
+
+static void *job_main(void *arg)
+{
+    struct job_arg *a = arg;
+    struct zstor_ctx *z = NULL;
+    a->rc = zstor_ctx_new_on(&z, a->cl, NULL);
+    if (a->rc == 0)
+        a->rc = zstor_store(z, a->file, NULL, NULL);
+    struct zstor_retrieve_opts ro = {.out = a->out, .out_fd = -1};
+    if (a->rc == 0)
+        a->rc = zstor_retrieve(z, a->file, &ro, NULL);
+    zstor_ctx_free(z);
+    return NULL;
+}
+
+/* Jobs on one cluster: four stores and retrieves at once on its one pool; a job started
+ * within the probe TTL of another takes its health instead of probing; a backend one job
+ * found dead is skipped by the next from the start; a reload gives new jobs the new
+ * config while running ones keep theirs. */
+static void test_cluster_jobs(void **state)
+{
+    char dir[200];
+    fresh("cl", dir, sizeof(dir));
+    struct zstor_cluster_opts co = {.workers = 2, .dir_nosync = true, .dir_create = true};
+    struct zstor_cluster *cl = NULL;
+    assert_int_equal(zstor_cluster_new(&cl, config(dir, 3), &co), 0);
+
+    /* a first job initialises the share directories (a daemon does it at start) */
+    struct zstor_ctx *z0 = NULL;
+    assert_int_equal(zstor_ctx_new_on(&z0, cl, NULL), 0);
+    char first[300];
+    snprintf(first, sizeof(first), "%s/root/first", dir);
+    uint8_t *fd = random_bytes(1000);
+    write_file(first, fd, 1000);
+    free(fd);
+    assert_int_equal(zstor_store(z0, first, NULL, NULL), 0);
+    zstor_ctx_free(z0);
+
+    struct job_arg a[4];
+    pthread_t t[4];
+    uint8_t *data[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&a[i], 0, sizeof(a[i]));
+        a[i].cl = cl;
+        a[i].size = 100000 + (size_t)i * 77777;
+        data[i] = random_bytes(a[i].size);
+        snprintf(a[i].file, sizeof(a[i].file), "%s/root/j%d", dir, i);
+        snprintf(a[i].out, sizeof(a[i].out), "%s/out%d", dir, i);
+        write_file(a[i].file, data[i], a[i].size);
+        assert_int_equal(pthread_create(&t[i], NULL, job_main, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        if (a[i].rc != 0)
+            fail_msg("job %d: %d", i, a[i].rc);
+        assert_file(a[i].out, data[i], a[i].size);
+        free(data[i]);
+    }
+
+    /* one health state: a second job right after the first probes nothing */
+    uint64_t before, after;
+    unsigned gens;
+    struct zstor_ctx *z1 = NULL, *z2 = NULL;
+    assert_int_equal(zstor_ctx_new_on(&z1, cl, NULL), 0);
+    zs_probe_data(z1, true);
+    zstor_cluster_stats(cl, &before, &gens);
+    assert_int_equal(gens, 1);
+    assert_int_equal(zstor_ctx_new_on(&z2, cl, NULL), 0);
+    zs_probe_data(z2, false);
+    zstor_cluster_stats(cl, &after, NULL);
+    assert_int_equal(after, before);
+    zstor_ctx_free(z2);
+
+    /* a dead backend, found by one job, is skipped by the next one from its start */
+    char p[400], gone[400];
+    snprintf(p, sizeof(p), "%s/b/d00", dir);
+    snprintf(gone, sizeof(gone), "%s/b/d00.gone", dir);
+    assert_int_equal(rename(p, gone), 0);
+    zs_probe_data(z1, true);
+    assert_true(z1->data[0]->probe_rc != 0);
+    assert_int_equal(zstor_ctx_new_on(&z2, cl, NULL), 0);
+    assert_true(z2->data[0]->probed && z2->data[0]->probe_rc != 0);
+    zstor_ctx_free(z2);
+    assert_int_equal(rename(gone, p), 0);
+
+    /* a reload: new jobs get the new generation, z1 keeps its own until it ends */
+    uint64_t g1 = zstor_ctx_generation(z1);
+    const struct zstor_config *c1 = z1->cfg;
+    uint64_t g2 = zstor_cluster_reload(cl, config(dir, 3));
+    assert_true(g2 > g1);
+    assert_int_equal(zstor_ctx_new_on(&z2, cl, NULL), 0);
+    assert_int_equal(zstor_ctx_generation(z2), g2);
+    assert_ptr_not_equal(z2->cfg, c1);
+    assert_ptr_equal(z1->cfg, c1);
+    zstor_cluster_stats(cl, NULL, &gens);
+    assert_int_equal(gens, 2);
+    zstor_ctx_free(z1);
+    zstor_cluster_stats(cl, NULL, &gens);
+    assert_int_equal(gens, 1); /* the old config went with its last job */
+    zstor_ctx_free(z2);
+    zstor_cluster_free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_rebuild_moves_off_lost_share),
         cmocka_unit_test(test_directories_and_cancel),
         cmocka_unit_test(test_crafted_name_refused),
+        cmocka_unit_test(test_cluster_jobs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
