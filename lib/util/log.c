@@ -14,6 +14,18 @@ void qs_log_set_handler(qs_log_fn fn, void *ud)
     log_ud = ud;
 }
 
+static __thread uint64_t log_job;
+
+void qs_log_set_job(uint64_t job)
+{
+    log_job = job;
+}
+
+uint64_t qs_log_job(void)
+{
+    return log_job;
+}
+
 void qs_log(enum qs_log_level level, const char *fmt, ...)
 {
     if (!log_fn)

@@ -33,7 +33,7 @@ struct zstor_cluster {
     struct zstor_cluster_opts o;
     struct qs_pool *pool;
     struct zs_gen *cur;
-    uint64_t next_gen;
+    uint64_t next_gen, next_job;
     unsigned gens;
     struct zs_health *hs;
     size_t nh, caph;
@@ -142,6 +142,7 @@ int zstor_ctx_new_on(struct zstor_ctx **out, struct zstor_cluster *cl,
     pthread_mutex_lock(&cl->mu);
     z->gen = cl->cur;
     z->gen->refs++;
+    z->job = ++cl->next_job;
     pthread_mutex_unlock(&cl->mu);
     z->cfg = z->gen->cfg;
     int rc = zs_ctx_build(z);
@@ -166,6 +167,11 @@ void zs_gen_release(struct zstor_ctx *z)
     gen_unref(z->gen);
     pthread_mutex_unlock(&z->cl->mu);
     z->gen = NULL;
+}
+
+uint64_t zstor_ctx_job(const struct zstor_ctx *z)
+{
+    return z->job;
 }
 
 uint64_t zstor_ctx_generation(const struct zstor_ctx *z)

@@ -6,6 +6,8 @@
  *   ends, and a generation is freed when its last job is;
  * - one codec pool (each stream hashes in a lane of its own, so jobs never queue behind
  *   each other's hash);
+ * - a log sink that carries the job: every thread a job starts logs with its number
+ *   (util/log.h qs_log_job), so concurrent jobs' lines can be told apart;
  * - one health state per backend (address + namespace): the last probe, and the time
  *   until which a transport failure keeps it skipped. A job probes a backend only when
  *   the shared state is older than the probe TTL and publishes what it learns, so N jobs
@@ -45,7 +47,12 @@ uint64_t zstor_cluster_reload(struct zstor_cluster *cl, struct zstor_config *cfg
 int zstor_ctx_new_on(struct zstor_ctx **out, struct zstor_cluster *cl,
                      const struct zstor_ctx_opts *o) QS_MUST_CHECK;
 
-/* The generation number and config a job runs with. */
+/* The job's number in its cluster (1, 2, ...): a runner that calls qs_log_set_job with
+ * it on the thread running the job gets every log line of the job tagged, those of the
+ * threads the job starts included. */
+uint64_t zstor_ctx_job(const struct zstor_ctx *z);
+
+/* The generation number a job runs with. */
 uint64_t zstor_ctx_generation(const struct zstor_ctx *z);
 
 /* Counters: probes run by all jobs, generations alive. */

@@ -34,11 +34,13 @@ struct par {
     void (*fn)(void *ud, size_t i);
     void *ud;
     size_t i;
+    uint64_t job; /* the creator's log job */
 };
 
 static void *par_main(void *arg)
 {
     struct par *p = arg;
+    qs_log_set_job(p->job);
     p->fn(p->ud, p->i);
     return NULL;
 }
@@ -60,7 +62,7 @@ void zs_par(size_t n, void (*fn)(void *ud, size_t i), void *ud)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        p[i] = (struct par){fn, ud, i};
+        p[i] = (struct par){fn, ud, i, qs_log_job()};
         started[i] = pthread_create(&t[i], NULL, par_main, &p[i]) == 0;
         if (!started[i])
             fn(ud, i);
@@ -402,6 +404,7 @@ void zs_probe_data(struct zstor_ctx *z, bool force)
 static void *bg_main(void *arg)
 {
     struct zs_bg *bg = arg;
+    qs_log_set_job(bg->job);
     zs_probe_data(bg->z, false);
     return NULL;
 }
@@ -409,6 +412,7 @@ static void *bg_main(void *arg)
 void zs_bg_probe_start(struct zs_bg *bg, struct zstor_ctx *z)
 {
     bg->z = z;
+    bg->job = qs_log_job();
     bg->started = pthread_create(&bg->t, NULL, bg_main, bg) == 0;
 }
 

@@ -50,6 +50,7 @@ struct slot {
 
 struct fetch {
     struct zstor_ctx *z;
+    uint64_t job; /* the creator's log job, for the readers */
     const struct zstor_meta_record *r;
     const int *src;
     unsigned n, k;
@@ -197,6 +198,7 @@ static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
     struct fetch *f = rd->f;
+    qs_log_set_job(f->job);
     struct req *batch[READ_BATCH];
     pthread_mutex_lock(&f->mu);
     for (;;) {
@@ -415,6 +417,7 @@ int zs_fetch(struct zstor_ctx *z, const struct zstor_meta_record *r, const int *
             f->rof[p] = (int)f->nrd++;
         }
     }
+    f->job = qs_log_job();
     for (size_t i = 0; i < f->nrd; i++) {
         if (pthread_create(&f->rd[i].t, NULL, reader_main, &f->rd[i]) != 0) {
             rc = qs_err_set(QS_EIO, "cannot start a reader thread");

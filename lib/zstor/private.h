@@ -49,6 +49,7 @@ struct zstor_ctx {
     const struct zstor_config *cfg;
     struct zstor_cluster *cl; /* NULL: a standalone context (owns its pool) */
     struct zs_gen *gen;       /* the cluster generation cfg belongs to */
+    uint64_t job;             /* the cluster's number for this job (0: standalone) */
     struct zstor_ctx_opts o;
     struct qs_pool *pool;
     struct zs_bk *meta;
@@ -95,6 +96,7 @@ struct zs_bg {
     pthread_t t;
     bool started;
     struct zstor_ctx *z;
+    uint64_t job; /* the creator's log job */
 };
 void zs_bg_probe_start(struct zs_bg *bg, struct zstor_ctx *z);
 void zs_bg_probe_wait(struct zs_bg *bg);

@@ -42,6 +42,7 @@ struct writer {
 
 struct zs_send {
     struct zstor_ctx *z;
+    uint64_t job; /* the creator's log job, for the writers */
     struct zstor_meta_record *r;
     unsigned npos;
     int target[QS_CODEC_MAX_SHARDS];
@@ -264,6 +265,7 @@ static void *writer_main(void *arg)
 {
     struct writer *w = arg;
     struct zs_send *s = w->s;
+    qs_log_set_job(s->job);
     struct item *batch[BATCH_ITEMS];
     pthread_mutex_lock(&s->mu);
     for (;;) {
@@ -328,6 +330,7 @@ int zs_send_new(struct zs_send **out, struct zstor_ctx *z, struct zstor_meta_rec
             s->wof[p] = (int)s->nw++;
         }
     }
+    s->job = qs_log_job();
     for (size_t i = 0; i < s->nw; i++) {
         if (pthread_create(&s->w[i].t, NULL, writer_main, &s->w[i]) != 0) {
             zs_send_free(s);

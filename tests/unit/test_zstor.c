@@ -493,11 +493,27 @@ struct job_arg {
     int rc;
 };
 
+static pthread_mutex_t g_jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t g_job_lines, g_untagged_lines;
+
+static void job_log(enum qs_log_level level, const char *msg, void *ud)
+{
+    pthread_mutex_lock(&g_jobs_mu);
+    g_job_lines++;
+    if (qs_log_job() == 0)
+        g_untagged_lines++;
+    pthread_mutex_unlock(&g_jobs_mu);
+}
+
 static void *job_main(void *arg)
 {
     struct job_arg *a = arg;
     struct zstor_ctx *z = NULL;
     a->rc = zstor_ctx_new_on(&z, a->cl, NULL);
+    if (a->rc == 0) {
+        qs_log_set_job(zstor_ctx_job(z)); /* as a daemon's job runner does */
+        zs_probe_data(z, true);           /* lines from the probe threads the job starts */
+    }
     if (a->rc == 0)
         a->rc = zstor_store(z, a->file, NULL, NULL);
     struct zstor_retrieve_opts ro = {.out = a->out, .out_fd = -1};
@@ -530,6 +546,7 @@ static void test_cluster_jobs(void **state)
     assert_int_equal(zstor_store(z0, first, NULL, NULL), 0);
     zstor_ctx_free(z0);
 
+    qs_log_set_handler(job_log, NULL); /* every line of the jobs carries a job number */
     struct job_arg a[4];
     pthread_t t[4];
     uint8_t *data[4];
@@ -550,6 +567,9 @@ static void test_cluster_jobs(void **state)
         assert_file(a[i].out, data[i], a[i].size);
         free(data[i]);
     }
+    qs_log_set_handler(NULL, NULL);
+    assert_true(g_job_lines > 0);
+    assert_int_equal(g_untagged_lines, 0);
 
     /* one health state: a second job right after the first probes nothing */
     uint64_t before, after;
