@@ -98,6 +98,9 @@ int zdb_ns_sync(struct zdb_ns *ns)
     if (rc == 0) {
         ns->dirty_unsynced = false;
         ns->sync_pending = false;
+        zdb_batch_rebase(ns); /* what the generation wrote is durable: nothing to undo */
+    } else if (ns->batch_touched) {
+        ns->batch_failed = true; /* not trusted: rolled back at batch end */
     }
     return rc;
 }
