@@ -76,11 +76,21 @@ int qs_backend_open(struct qs_backend **out, const struct qs_backend_opts *o)
             zo.attempts = o->attempts;
         if (o->backoff_ms)
             zo.backoff_ms = o->backoff_ms;
-        rc = qs_zdb_new(&b->zdb, &zo);
-        if (rc < 0)
-            goto fail;
-        b->max_value = qs_zdb_max_value(b->zdb);
-        snprintf(b->name, sizeof(b->name), "%s", qs_zdb_name(b->zdb));
+        if (o->pool) { /* connections come from the pool, one per call */
+            struct qs_zdb_addr addr;
+            if ((rc = qs_zdb_addr_parse(o->address, &addr)) < 0)
+                goto fail;
+            b->pool = o->pool;
+            b->max_value = QS_ZDB_MAX_VALUE;
+            snprintf(b->name, sizeof(b->name), "zdb %s/%s", o->address,
+                     o->ns && *o->ns ? o->ns : "default");
+        } else {
+            rc = qs_zdb_new(&b->zdb, &zo);
+            if (rc < 0)
+                goto fail;
+            b->max_value = qs_zdb_max_value(b->zdb);
+            snprintf(b->name, sizeof(b->name), "%s", qs_zdb_name(b->zdb));
+        }
     }
     *out = b;
     return 0;
@@ -93,7 +103,8 @@ void qs_backend_free(struct qs_backend *b)
 {
     if (!b)
         return;
-    qs_zdb_free(b->zdb);
+    if (!b->pool)
+        qs_zdb_free(b->zdb);
     free(b->root);
     free(b);
 }
@@ -130,6 +141,25 @@ void qs_backend_key_hex(const struct qs_backend_key *k, char *out)
 }
 
 /* ---- zdb ---- */
+
+/* A pooled backend borrows a connection for the length of one call (lend), with its
+ * cancel flag, and gives it back (unlend, which passes the call's result through). */
+static int lend(struct qs_backend *b)
+{
+    if (!b->pool)
+        return 0;
+    struct qs_zdb_call call = {0, b->cancel};
+    return qs_zdb_pool_get(b->pool, &call, &b->zdb);
+}
+
+static int unlend(struct qs_backend *b, int rc)
+{
+    if (b->pool && b->zdb) {
+        qs_zdb_pool_put(b->pool, b->zdb);
+        b->zdb = NULL;
+    }
+    return rc;
+}
 
 static int need_role(const struct qs_backend *b, enum qs_backend_role role, const char *what)
 {
@@ -284,8 +314,10 @@ int qs_backend_batch(struct qs_backend *b, struct qs_backend_op *ops, size_t n)
         if (ops[i].kind == QS_BACKEND_PUT && ops[i].len > b->max_value)
             return qs_err_set(QS_EINVAL, "%s: value of %zu bytes is over the %zu-byte limit",
                               b->name, ops[i].len, b->max_value);
-    if (b->kind == QS_BACKEND_ZDB)
-        return zdb_batch(b, ops, n);
+    if (b->kind == QS_BACKEND_ZDB) {
+        int lrc = lend(b);
+        return lrc < 0 ? lrc : unlend(b, zdb_batch(b, ops, n));
+    }
     int rc = need_role(b, QS_BACKEND_DATA, "a data operation");
     if (rc < 0)
         return rc;
@@ -350,8 +382,12 @@ int qs_backend_set_named(struct qs_backend *b, const char *name, const void *val
                           len, b->max_value);
     if (b->kind == QS_BACKEND_DIR)
         return qs_dir_set_named(b, name, val, len);
-    int rc = zdb_named(b, name);
-    return rc < 0 ? rc : qs_zdb_user_set(b->zdb, name, strlen(name), val, len);
+    int rc = lend(b);
+    if (rc < 0)
+        return rc;
+    if ((rc = zdb_named(b, name)) == 0)
+        rc = qs_zdb_user_set(b->zdb, name, strlen(name), val, len);
+    return unlend(b, rc);
 }
 
 int qs_backend_get_named(struct qs_backend *b, const char *name, uint8_t **val, size_t *len)
@@ -360,16 +396,24 @@ int qs_backend_get_named(struct qs_backend *b, const char *name, uint8_t **val, 
     *len = 0;
     if (b->kind == QS_BACKEND_DIR)
         return qs_dir_get_named(b, name, val, len);
-    int rc = zdb_named(b, name);
-    return rc < 0 ? rc : qs_zdb_user_get(b->zdb, name, strlen(name), val, len);
+    int rc = lend(b);
+    if (rc < 0)
+        return rc;
+    if ((rc = zdb_named(b, name)) == 0)
+        rc = qs_zdb_user_get(b->zdb, name, strlen(name), val, len);
+    return unlend(b, rc);
 }
 
 int qs_backend_del_named(struct qs_backend *b, const char *name)
 {
     if (b->kind == QS_BACKEND_DIR)
         return qs_dir_del_named(b, name);
-    int rc = zdb_named(b, name);
-    return rc < 0 ? rc : qs_zdb_user_del(b->zdb, name, strlen(name));
+    int rc = lend(b);
+    if (rc < 0)
+        return rc;
+    if ((rc = zdb_named(b, name)) == 0)
+        rc = qs_zdb_user_del(b->zdb, name, strlen(name));
+    return unlend(b, rc);
 }
 
 /* Walks the namespace with SCAN (0-db v2 and our zdb): each reply is [cursor, [[key,
@@ -491,14 +535,26 @@ int qs_backend_list_keys(struct qs_backend *b, qs_backend_key_fn fn, void *ud)
     if (b->kind == QS_BACKEND_DIR)
         return qs_dir_list_keys(b, fn, ud);
     struct key_scan s = {b, fn, ud};
-    return zdb_scan(b, key_entry, &s);
+    if ((rc = lend(b)) < 0)
+        return rc;
+    return unlend(b, zdb_scan(b, key_entry, &s));
 }
+
+static int zdb_history(struct qs_backend *b, const char *name, unsigned max,
+                       qs_backend_version_fn fn, void *ud);
 
 int qs_backend_history_named(struct qs_backend *b, const char *name, unsigned max,
                              qs_backend_version_fn fn, void *ud)
 {
     if (b->kind == QS_BACKEND_DIR)
         return qs_err_set(QS_EINVAL, "%s: a dir backend keeps no history", b->name);
+    int rc = lend(b);
+    return rc < 0 ? rc : unlend(b, zdb_history(b, name, max, fn, ud));
+}
+
+static int zdb_history(struct qs_backend *b, const char *name, unsigned max,
+                       qs_backend_version_fn fn, void *ud)
+{
     int rc = need_role(b, QS_BACKEND_META, "history");
     if (rc == 0)
         rc = zdb_named(b, name);
@@ -547,7 +603,10 @@ int qs_backend_history_named(struct qs_backend *b, const char *name, unsigned ma
 
 void qs_backend_set_cancel(struct qs_backend *b, const atomic_int *cancel)
 {
-    if (b && b->kind == QS_BACKEND_ZDB)
+    if (!b || b->kind != QS_BACKEND_ZDB)
+        return;
+    b->cancel = cancel; /* pooled: given to each connection lent */
+    if (!b->pool)
         qs_zdb_set_limits(b->zdb, 0, cancel);
 }
 
@@ -555,7 +614,8 @@ int qs_backend_list_named(struct qs_backend *b, const char *prefix, qs_backend_n
 {
     if (b->kind == QS_BACKEND_DIR)
         return qs_dir_list_named(b, prefix, fn, ud);
-    return zdb_list(b, prefix, fn, ud);
+    int rc = lend(b);
+    return rc < 0 ? rc : unlend(b, zdb_list(b, prefix, fn, ud));
 }
 
 int qs_backend_probe(struct qs_backend *b, struct qs_backend_health *h)
@@ -566,7 +626,9 @@ int qs_backend_probe(struct qs_backend *b, struct qs_backend_health *h)
     h->entries = QS_BACKEND_UNKNOWN;
     int rc;
     if (b->kind == QS_BACKEND_ZDB) {
-        rc = zdb_probe(b, h);
+        rc = lend(b);
+        if (rc == 0)
+            rc = unlend(b, zdb_probe(b, h));
     } else {
         rc = qs_dir_probe(b, h);
         h->error_rate = error_rate(b, b->ops, b->op_failures);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "zdbclient/pool.h"
 #include "zdbclient/zdbclient.h"
 
 #define QS_BACKEND_KEY_MAX       32u
@@ -52,6 +53,9 @@ struct qs_backend_opts {
     bool dir_nosync;           /* dir: skip fsync (tests, benchmarks, tmpfs) */
     bool dir_nocreate;         /* dir: never initialise a new share directory */
     const char *dir_expect_id; /* dir: refuse a share directory with another id (32 hex) */
+    struct qs_zdb_pool *pool;  /* zdb: borrow a connection of this pool (which must outlive
+                                  the backend, and be for the same address, namespace and
+                                  password) for each call instead of owning one */
 };
 
 /* Zeroes o (defaults everywhere, role DATA). */

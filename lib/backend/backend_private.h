@@ -3,6 +3,7 @@
 #define QSFS_BACKEND_BACKEND_PRIVATE_H
 
 #include "backend/backend.h"
+#include "zdbclient/pool.h"
 
 struct qs_backend {
     enum qs_backend_kind kind;
@@ -15,8 +16,10 @@ struct qs_backend {
     double err_ewma;
 
     /* zdb */
-    struct qs_zdb *zdb;
-    bool mode_ok; /* namespace mode checked on this backend */
+    struct qs_zdb *zdb;       /* own, or (pool) the one lent for the current call */
+    struct qs_zdb_pool *pool; /* borrowed: connections are lent per call, or NULL */
+    const atomic_int *cancel; /* for the connections lent */
+    bool mode_ok;             /* namespace mode checked on this backend */
 
     /* dir */
     char *root;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec/codec.h"
+#include "util/mem.h"
 #include "zstor/private.h"
 
 struct zs_gen {
@@ -28,8 +29,18 @@ struct zs_health {
     char down_why[256];
 };
 
+/* Connections to one backend (address, namespace, password), lent to every job. */
+struct zs_conns {
+    char *key;
+    struct qs_zdb_pool *pool;
+};
+
+#define CONNS_PER_BACKEND 8
+
 struct zstor_cluster {
     pthread_mutex_t mu;
+    struct zs_conns *conns;
+    size_t nconns, capconns;
     struct zstor_cluster_opts o;
     struct qs_pool *pool;
     struct zs_gen *cur;
@@ -104,6 +115,11 @@ void zstor_cluster_free(struct zstor_cluster *cl)
         free(cl->hs[i].ns);
     }
     free(cl->hs);
+    for (size_t i = 0; i < cl->nconns; i++) {
+        qs_zdb_pool_free(cl->conns[i].pool);
+        free(cl->conns[i].key);
+    }
+    free(cl->conns);
     pthread_mutex_destroy(&cl->mu);
     free(cl);
 }
@@ -187,6 +203,58 @@ void zstor_cluster_stats(struct zstor_cluster *cl, uint64_t *probes, unsigned *g
     if (generations)
         *generations = cl->gens;
     pthread_mutex_unlock(&cl->mu);
+}
+
+/* ---- shared connections ---- */
+
+struct qs_zdb_pool *zs_cluster_pool(struct zstor_cluster *cl, const struct qs_backend_opts *o)
+{
+    char *key = NULL;
+    if (asprintf(&key, "%s%c%s%c%s", o->address, 0x1f, o->ns ? o->ns : "", 0x1f,
+                 o->password ? o->password : "") < 0)
+        return NULL;
+    struct qs_zdb_pool *found = NULL;
+    pthread_mutex_lock(&cl->mu);
+    for (size_t i = 0; i < cl->nconns && !found; i++)
+        if (strcmp(cl->conns[i].key, key) == 0)
+            found = cl->conns[i].pool;
+    if (!found && cl->nconns == cl->capconns) {
+        size_t cap = cl->capconns ? 2 * cl->capconns : 16;
+        struct zs_conns *p = realloc(cl->conns, cap * sizeof(*p));
+        if (p) {
+            cl->conns = p;
+            cl->capconns = cap;
+        }
+    }
+    if (!found && cl->nconns < cl->capconns) {
+        struct qs_zdb_pool_opts po = {.max_conns = CONNS_PER_BACKEND};
+        qs_zdb_opts_default(&po.conn);
+        po.conn.address = o->address;
+        po.conn.ns = o->ns;
+        po.conn.password = o->password;
+        po.conn.secure = o->secure;
+        if (o->connect_timeout_ms)
+            po.conn.connect_timeout_ms = o->connect_timeout_ms;
+        if (o->request_timeout_ms)
+            po.conn.request_timeout_ms = o->request_timeout_ms;
+        if (o->attempts)
+            po.conn.attempts = o->attempts;
+        if (o->backoff_ms)
+            po.conn.backoff_ms = o->backoff_ms;
+        if (qs_zdb_pool_new(&found, &po) == 0) {
+            cl->conns[cl->nconns].key = key;
+            cl->conns[cl->nconns].pool = found;
+            cl->nconns++;
+            key = NULL;
+        } else {
+            found = NULL;
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+    if (key)
+        qs_wipe(key, strlen(key)); /* it holds the password */
+    free(key);
+    return found;
 }
 
 /* ---- shared health ---- */

@@ -201,7 +201,10 @@ static int bk_open(struct zs_bk *k, const struct zstor_ctx *z, const char *addre
     o.dir_nosync = z->o.dir_nosync;
     o.dir_nocreate = !(z->o.dir_create && k->is_dir && may_create(z, address + 6));
     k->cl = z->cl;
+    if (z->cl && !k->is_dir)
+        o.pool = zs_cluster_pool(z->cl, &o); /* warm connections shared by the jobs */
     int rc = qs_backend_open(&k->be, &o);
+    o.pool = NULL; /* probes keep their own quick connection */
     if (rc == 0 && !k->is_dir) {
         /* probes: one quick retry, and an answer within the connect timeout, so that a
          * server that accepts but never answers (hung, stopped) costs seconds, not the

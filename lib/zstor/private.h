@@ -66,6 +66,10 @@ bool zs_health_take(struct zs_bk *k, bool force);
 /* ... or publish k's fresh probe or transport failure for every job. */
 void zs_health_publish(const struct zs_bk *k);
 
+/* The cluster's connections to the backend o describes (made on first use), or NULL
+ * (out of memory: the job opens its own). */
+struct qs_zdb_pool *zs_cluster_pool(struct zstor_cluster *cl, const struct qs_backend_opts *o);
+
 /* ---- ctx.c ---- */
 
 /* The part of zstor_ctx_new after z->cfg and z->o are set: the backend handles, and a

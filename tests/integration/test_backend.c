@@ -12,6 +12,7 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "backend/backend.h"
@@ -658,6 +659,83 @@ static void test_zdb_unreachable(void **state)
     assert_int_equal(qs_backend_open(&b, &o), QS_EINVAL);
 }
 
+/* Backends that borrow their connections from one pool: four threads, each with its own
+ * backend object on one pool of two connections; every value reads back, the listing and
+ * the history of a name work through lent connections, and never more than two are open. */
+struct pooled_job {
+    struct qs_zdb_pool *pool;
+    int id, failures;
+};
+
+static void *pooled_main(void *arg)
+{
+    struct pooled_job *j = arg;
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", g_zdb.port);
+    struct qs_backend_opts o;
+    qs_backend_opts_default(&o);
+    o.address = addr;
+    o.ns = "bpool";
+    o.role = QS_BACKEND_DATA;
+    o.pool = j->pool;
+    struct qs_backend *b = NULL;
+    if (qs_backend_open(&b, &o) < 0)
+        return (void *)(j->failures = 1, NULL);
+    for (int i = 0; i < 50; i++) {
+        char v[64];
+        int n = snprintf(v, sizeof(v), "job %d value %d", j->id, i);
+        struct qs_backend_key k;
+        uint8_t *got = NULL;
+        size_t len = 0;
+        if (qs_backend_put(b, v, (size_t)n, &k) < 0 || qs_backend_get(b, &k, &got, &len) < 0 ||
+            len != (size_t)n || memcmp(got, v, len) != 0)
+            j->failures++;
+        free(got);
+    }
+    qs_backend_free(b);
+    return NULL;
+}
+
+static void test_zdb_pooled(void **state)
+{
+    zdb_admin("NSNEW", "bpool", NULL, NULL);
+    zdb_admin("NSSET", "bpool", "mode", "seq");
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", g_zdb.port);
+    struct qs_zdb_pool_opts po = {.max_conns = 2};
+    qs_zdb_opts_default(&po.conn);
+    po.conn.address = addr;
+    po.conn.ns = "bpool";
+    struct qs_zdb_pool *pool = NULL;
+    assert_int_equal(qs_zdb_pool_new(&pool, &po), 0);
+    struct pooled_job j[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        j[i] = (struct pooled_job){pool, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, pooled_main, &j[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(j[i].failures, 0);
+    }
+    unsigned open, peak;
+    qs_zdb_pool_counts(pool, &open, &peak);
+    assert_true(peak <= 2);
+    /* the listing of a pooled data backend: every value */
+    struct qs_backend_opts o;
+    qs_backend_opts_default(&o);
+    o.address = addr;
+    o.ns = "bpool";
+    o.pool = pool;
+    struct qs_backend *b = NULL;
+    assert_int_equal(qs_backend_open(&b, &o), 0);
+    struct qs_backend_health h;
+    assert_int_equal(qs_backend_probe(b, &h), 0);
+    assert_int_equal(h.entries, 200);
+    qs_backend_free(b);
+    qs_zdb_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_zdb_meta_and_modes),
         cmocka_unit_test(test_zdb_unreachable),
         cmocka_unit_test(test_list_named),
+        cmocka_unit_test(test_zdb_pooled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
