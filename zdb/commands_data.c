@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "util/log.h"
 #include "util/parse.h"
 #include "zdb/commands.h"
 #include "zdb/hooks.h"
@@ -183,6 +185,24 @@ static int get_one(struct zdb_server *srv, struct zdb_client *c, const struct re
     }
     if (rc == 0)
         rc = reply_payload(srv, c, &loc, NULL);
+    if (rc == QS_ECORRUPT) {
+        /* the log names the key too (at most one line a second, whatever clients ask) */
+        time_t now = time(NULL);
+        if (now != srv->damage_logged) {
+            char kt[4 * ZDB_MAX_KEY + 8];
+            size_t w = 0;
+            for (size_t i = 0; i < k->len && w + 5 < sizeof(kt); i++) {
+                unsigned char ch = k->ptr[i];
+                w += ch >= 0x20 && ch < 0x7f && ch != '\\'
+                         ? (size_t)snprintf(kt + w, sizeof(kt) - w, "%c", ch)
+                         : (size_t)snprintf(kt + w, sizeof(kt) - w, "\\x%02x", ch);
+            }
+            kt[w] = '\0';
+            qs_log(QS_LOG_ERROR, "namespace %s: key '%s': stored value damaged in d%u at %u",
+                   c->ns->name, kt, loc.fileid, loc.dataoff);
+            srv->damage_logged = now;
+        }
+    }
     if (rc < 0) {
         reply_error(c, rc == QS_ECORRUPT ? ZDB_ERR_DAMAGED : "Internal Error");
         return CMD_FAILED;

@@ -109,6 +109,7 @@ struct zdb_server {
     int64_t accept_warn_ms;  /* last "out of descriptors" warning */
     uint64_t accept_refused; /* connections refused since that warning */
     uint64_t in_bytes;       /* memory of every client's input buffer (--input-limit) */
+    time_t damage_logged;    /* last "stored value damaged" line (one a second at most) */
 };
 
 /* Opens the store and the listeners. Errors carry a message for the operator. */

@@ -352,6 +352,7 @@ class DamagedValueTest(ZdbTestCase):
         self.assertRegex(z.log_text(), r"damaged value in d0 at [0-9]+, key 'k1'")
         c = self.client(z)
         self.assertEqual(c.cmd("GET", b"k1"), RespError(DAMAGED))
+        self.assertRegex(z.log_text(), r"key 'k1': stored value damaged in d0 at [0-9]+")
         self.assertEqual(c.cmd("CHECK", b"k1"), 0)
         self.assertEqual(c.cmd("GET", b"k0"), vals[b"k0"])
         self.assertEqual(c.cmd("GET", b"k2"), vals[b"k2"])
