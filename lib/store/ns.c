@@ -50,25 +50,12 @@ int zdb_ns_save(struct zdb_ns *ns)
     size_t n = zdb_nsfile_encode(buf, sizeof(buf), &f);
     qs_wipe(&f, sizeof(f));
 
-    char path[4096], tmp[4200];
+    /* temporary file, fsync, rename, directory fsync: the descriptor survives a power
+     * cut whole, old or new, on any file system */
+    char path[4096];
     snprintf(path, sizeof(path), "%s/zdb-namespace", ns->idxdir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return qs_err_sys(QS_EIO, errno, "create %s", tmp);
-    struct iovec iov = {buf, n};
-    int rc = zdb_write_at(fd, &iov, 1, 0);
+    int rc = qs_replace_file(path, buf, n, 0600, 0);
     qs_wipe(buf, sizeof(buf));
-    if (rc == 0 && fsync(fd) != 0)
-        rc = qs_err_sys(QS_EIO, errno, "fsync %s", tmp);
-    close(fd);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = qs_err_sys(QS_EIO, errno, "rename %s", tmp);
-    if (rc < 0)
-        unlink(tmp);
-    /* the new name is durable only with its directory (any file system, power loss) */
-    if (rc == 0 && qs_fsync_dir(ns->idxdir) < 0)
-        rc = qs_err_set(QS_EIO, "%s", qs_err_msg());
     return rc;
 }
 

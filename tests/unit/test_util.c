@@ -5,10 +5,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <dirent.h>
 
 #include "util/buf.h"
 #include "util/crc32c.h"
+#include "util/sys.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/parse.h"
@@ -140,12 +147,61 @@ static void test_le_helpers(void **state)
     assert_int_equal(secret[0], 0);
 }
 
+static void test_sys_helpers(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qsfs-util-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/f", dir);
+    assert_int_equal(qs_replace_file(path, "first", 5, 0600, 0), 0);
+    assert_int_equal(qs_replace_file(path, "second!", 7, 0640, QS_REPLACE_NOSYNC), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 7);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    char got[16] = {0};
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, got, sizeof(got)), 7);
+    close(fd);
+    assert_memory_equal(got, "second!", 7);
+    /* no temporary file left beside it */
+    DIR *d = opendir(dir);
+    int entries = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 1);
+    assert_int_equal(qs_fsync_dir(dir), 0);
+    assert_int_equal(qs_fsync_parent(path), 0);
+    assert_int_equal(qs_fsync_dir("/nonexistent-qsfs"), QS_EIO);
+    assert_non_null(strstr(qs_err_msg(), "/nonexistent-qsfs"));
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/no/such/f", dir);
+    assert_int_equal(qs_replace_file(missing, "x", 1, 0600, 0), QS_EIO);
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_int_equal(qs_write_all(fd, "abc", 3), 0);
+    close(fd);
+    assert_int_equal(qs_write_all(-1, "abc", 3), QS_EIO);
+    uint8_t r1[32] = {0}, r2[32] = {0};
+    assert_int_equal(qs_random_bytes(r1, sizeof(r1)), 0);
+    assert_int_equal(qs_random_bytes(r2, sizeof(r2)), 0);
+    assert_memory_not_equal(r1, r2, sizeof(r1));
+    int64_t t0 = qs_now_ms(), t1 = qs_now_ms();
+    assert_true(t1 >= t0 && t0 > 0);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_message),      cmocka_unit_test(test_buf_limits),
         cmocka_unit_test(test_buf_appendf_long), cmocka_unit_test(test_crc32c_vectors),
         cmocka_unit_test(test_parse_numbers),    cmocka_unit_test(test_le_helpers),
+        cmocka_unit_test(test_sys_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
