@@ -382,6 +382,14 @@ class Zdb:
         finally:
             c.close()
 
+    def _listening(self):
+        """True when our process says it listens (the port answered may be another
+        server's: free_port() races with parallel tests). Without a log on stdout
+        (--logfile, --background) the probe alone decides."""
+        if any(a in self.args for a in ("--logfile", "--background")) or self.unix:
+            return True
+        return ("pid %d" % self.proc.pid) in self.log_text(limit=1 << 16)
+
     def start(self, args=None, timeout=START_TIMEOUT):
         """Start the server (args replaces the extra arguments when given)."""
         if args is not None:
@@ -394,7 +402,7 @@ class Zdb:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
-                if self._probe():
+                if self._probe() and self._listening():
                     self.unexpected_exit = None
                     return self
                 time.sleep(0.02)
