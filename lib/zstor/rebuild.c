@@ -117,9 +117,21 @@ static int rb_sink(void *ud, const struct qs_dec_chunk *c)
     return rc;
 }
 
+/* Progress of a rebuild: the bytes of the chunks read so far. */
+static void rb_progress(const struct rb *b, uint64_t c)
+{
+    const struct zstor_ctx *z = b->z;
+    if (!z->o.progress)
+        return;
+    uint64_t done = (c + 1) * b->old->desc.chunk_size;
+    z->o.progress(z->o.progress_ud, b->old->path, done < b->old->size ? done : b->old->size,
+                  b->old->size);
+}
+
 static int rb_feed(void *ud, uint64_t c, uint8_t **shard, const size_t *len)
 {
     struct rb *b = ud;
+    rb_progress(b, c);
     struct held *h = &b->held[c % HELD];
     if (h->used)
         return qs_err_set(QS_EINVAL, "rebuild: too many chunks in flight");
@@ -144,7 +156,35 @@ static int re_sink(void *ud, const struct qs_dec_chunk *c)
 static int re_feed(void *ud, uint64_t c, uint8_t **shard, const size_t *len)
 {
     struct rb *b = ud;
+    rb_progress(b, c);
     return qs_decoder_feed(b->dec, (const uint8_t *const *)shard, len);
+}
+
+/* The version being rebuilt must still be the stored one when its new record is written:
+ * a store of the same name that happened meanwhile wins (its version is newer), and the
+ * rebuild is undone instead of writing the old version back over it. */
+static int still_current(struct zstor_ctx *z, const char *name, const struct zstor_meta_record *old,
+                         struct zs_pieces *raw)
+{
+    struct zstor_meta_record cur;
+    struct zs_pieces now = {0};
+    int rc = zs_meta_load(z, name, &cur, NULL, &now);
+    bool same = rc == 0 && memcmp(cur.desc.file_id, old->desc.file_id, QS_CODEC_ID_LEN) == 0;
+    zstor_meta_record_free(&cur);
+    if ((rc == 0 && !same) || rc == QS_ENOTFOUND) {
+        zs_pieces_free(&now);
+        return qs_err_set(QS_EBUSY,
+                          "the file was %s while it was being rebuilt: this rebuild is "
+                          "undone",
+                          rc == 0 ? "stored again (the new version stays)" : "deleted");
+    }
+    if (rc == 0) { /* what a failed write rolls back to: what is there now */
+        zs_pieces_free(raw);
+        *raw = now;
+    } else {
+        zs_pieces_free(&now);
+    }
+    return 0;
 }
 
 /* ---- placement of the positions that move ---- */
@@ -493,7 +533,7 @@ int zstor_rebuild(struct zstor_ctx *z, const char *path, const char *key,
         rc = run_reencode(b);
         if (rc == 0)
             rc = zs_interrupted(z);
-        if (rc < 0)
+        if (rc < 0 || (rc = still_current(z, name, &old, &raw)) < 0)
             goto undo;
         rc = zs_meta_save(z, name, zs_upload_record(b->up), &raw);
         if (rc < 0)
@@ -524,6 +564,8 @@ int zstor_rebuild(struct zstor_ctx *z, const char *path, const char *key,
             }
             res->meta_fixed = true;
         }
+        if ((rc = still_current(z, name, &old, &raw)) < 0)
+            goto undo;
         rc = zs_meta_save(z, name, &rec, &raw);
         if (rc < 0)
             goto undo;

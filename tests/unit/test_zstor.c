@@ -484,6 +484,86 @@ static void test_crafted_name_refused(void **state)
     zstor_config_free(cfg);
 }
 
+/* A store of the same file while it is being rebuilt: the rebuild (which reads the old
+ * version) must not write that version back over the new one; it is undone, and what it
+ * wrote goes. The store runs from the rebuild's progress callback, on its own context. */
+struct mid_store {
+    const struct zstor_config *cfg;
+    const char *file;
+    const uint8_t *data;
+    size_t len;
+    int calls, rc;
+};
+
+static void store_midway(void *ud, const char *what, uint64_t done, uint64_t total)
+{
+    struct mid_store *m = ud;
+    if (m->calls++)
+        return;
+    write_file(m->file, m->data, m->len);
+    struct zstor_ctx *z2 = ctx(m->cfg);
+    m->rc = zstor_store(z2, m->file, NULL, NULL);
+    zstor_ctx_free(z2);
+}
+
+static void test_rebuild_loses_to_a_store(void **state)
+{
+    char dir[200], file[300], p[300], to[300];
+    fresh("rs", dir, sizeof(dir));
+    struct zstor_config *cfg = config(dir, 4);
+    struct zstor_ctx *z = ctx(cfg);
+    snprintf(file, sizeof(file), "%s/root/r", dir);
+    uint8_t *v1 = random_bytes(1500000);
+    write_file(file, v1, 1500000);
+    assert_int_equal(zstor_store(z, file, NULL, NULL), 0);
+    struct zstor_meta_record r;
+    assert_int_equal(zstor_stat(z, file, &r, NULL), 0);
+    snprintf(p, sizeof(p), "%s", r.shard[0].address + strlen("dir://"));
+    zstor_meta_record_free(&r);
+    zstor_ctx_free(z);
+    snprintf(to, sizeof(to), "%s.gone", p); /* a lost share: the rebuild has work */
+    assert_int_equal(rename(p, to), 0);
+
+    uint8_t v2[70000];
+    for (size_t i = 0; i < sizeof(v2); i++)
+        v2[i] = (uint8_t)(i * 31 + 7);
+    struct mid_store m = {cfg, file, v2, sizeof(v2), 0, -1};
+    struct zstor_ctx_opts o;
+    zstor_ctx_opts_default(&o);
+    o.workers = 2;
+    o.dir_nosync = true;
+    o.dir_create = true;
+    o.progress = store_midway;
+    o.progress_ud = &m;
+    assert_int_equal(zstor_ctx_new(&z, cfg, &o), 0);
+    struct zstor_rebuild_result res;
+    int rc = zstor_rebuild(z, file, NULL, &res);
+    assert_int_equal(m.rc, 0);
+    assert_int_equal(rc, QS_EBUSY);
+    assert_non_null(strstr(qs_err_msg(), "stored again"));
+    zstor_ctx_free(z);
+
+    /* the new version is the stored one, and only its shards are there (the old ones on
+     * the lost share aside) */
+    z = ctx(cfg);
+    char out[300];
+    snprintf(out, sizeof(out), "%s/out", dir);
+    struct zstor_retrieve_opts ro = {.out = out, .out_fd = -1};
+    assert_int_equal(zstor_retrieve(z, file, &ro, NULL), 0);
+    assert_file(out, v2, sizeof(v2));
+    size_t n = 0;
+    for (int g = 0; g < 4; g++)
+        for (int j = 0; j < 2; j++) {
+            char d[400];
+            snprintf(d, sizeof(d), "%s/b/d%d%d/data", dir, g, j);
+            n += count_files(d);
+        }
+    assert_int_equal(n, 6); /* one chunk, 6 shards: the rebuild's new shards are gone */
+    free(v1);
+    zstor_ctx_free(z);
+    zstor_config_free(cfg);
+}
+
 /* ---- a cluster and its jobs ---- */
 
 struct job_arg {
@@ -624,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_directories_and_cancel),
         cmocka_unit_test(test_crafted_name_refused),
         cmocka_unit_test(test_cluster_jobs),
+        cmocka_unit_test(test_rebuild_loses_to_a_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
