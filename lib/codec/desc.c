@@ -33,7 +33,6 @@ int qs_codec_check_params(unsigned k, unsigned m, uint64_t chunk_size)
     return 0;
 }
 
-
 int qs_codec_desc_new(struct qs_codec_desc *d, unsigned k, unsigned m, uint32_t chunk_size,
                       const uint8_t *file_id, const uint8_t key[QS_CODEC_KEY_LEN])
 {

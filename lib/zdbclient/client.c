@@ -63,9 +63,10 @@ struct qs_zdb {
     const atomic_int *cancel;
 };
 
-#define CANCEL_SLICE_MS 50   /* how often a waiting call looks at its cancel flag */
-#define CANCEL_GRACE_MS 2000 /* a cancelled exchange may finish so long: what it wrote gets
-                                known (and can be undone) instead of left behind */
+#define CANCEL_SLICE_MS 50 /* how often a waiting call looks at its cancel flag */
+#define CANCEL_GRACE_MS                                                                            \
+    2000 /* a cancelled exchange may finish so long: what it wrote gets                            \
+            known (and can be undone) instead of left behind */
 
 /* ---- small helpers ---- */
 
@@ -420,8 +421,7 @@ static int exchange(struct qs_zdb *c, const char *what, size_t n, reply_fn fn, v
             grace = now + CANCEL_GRACE_MS * 1000u;
         if (grace && deadline > grace)
             deadline = grace;
-        if ((grace && now >= grace) ||
-            (c->call_deadline_us && now >= c->call_deadline_us)) {
+        if ((grace && now >= grace) || (c->call_deadline_us && now >= c->call_deadline_us)) {
             if ((rc = call_limits(c, what)) == 0)
                 rc = qs_err_set(QS_EAGAIN, "%s: %s: cancelled", c->name, what);
             goto fail; /* mid-exchange: the connection cannot be reused */
