@@ -280,23 +280,34 @@ static void test_paths_and_delete(void **state)
     zstor_config_free(cfg);
 }
 
-static void test_rebuild_moves_off_lost_share(void **state)
+/* Stores 1.5 MB of random data as file, then moves the share directory of its shard 0
+ * away (to `to`): a rebuild has work. Returns the data (free it). */
+static uint8_t *store_and_lose_share(const struct zstor_config *cfg, const char *file, char *p,
+                                     size_t pcap, char *to, size_t tocap)
 {
-    char dir[200], file[300], p[300], to[300];
-    fresh("rb", dir, sizeof(dir));
-    struct zstor_config *cfg = config(dir, 4); /* 8 share directories for 6 shards */
     struct zstor_ctx *z = ctx(cfg);
-    snprintf(file, sizeof(file), "%s/root/r", dir);
     uint8_t *data = random_bytes(1500000);
     write_file(file, data, 1500000);
     assert_int_equal(zstor_store(z, file, NULL, NULL), 0);
     struct zstor_meta_record r;
     assert_int_equal(zstor_stat(z, file, &r, NULL), 0);
-    snprintf(p, sizeof(p), "%s", r.shard[0].address + strlen("dir://"));
+    snprintf(p, pcap, "%s", r.shard[0].address + strlen("dir://"));
     zstor_meta_record_free(&r);
     zstor_ctx_free(z);
-    snprintf(to, sizeof(to), "%s.gone", p);
+    snprintf(to, tocap, "%s.gone", p);
     assert_int_equal(rename(p, to), 0);
+    return data;
+}
+
+static void test_rebuild_moves_off_lost_share(void **state)
+{
+    char dir[200], file[300], p[300], to[300];
+    fresh("rb", dir, sizeof(dir));
+    struct zstor_config *cfg = config(dir, 4); /* 8 share directories for 6 shards */
+    snprintf(file, sizeof(file), "%s/root/r", dir);
+    uint8_t *data = store_and_lose_share(cfg, file, p, sizeof(p), to, sizeof(to));
+    struct zstor_meta_record r;
+    struct zstor_ctx *z;
 
     z = ctx(cfg);
     struct zstor_rebuild_result res;
@@ -511,18 +522,9 @@ static void test_rebuild_loses_to_a_store(void **state)
     char dir[200], file[300], p[300], to[300];
     fresh("rs", dir, sizeof(dir));
     struct zstor_config *cfg = config(dir, 4);
-    struct zstor_ctx *z = ctx(cfg);
     snprintf(file, sizeof(file), "%s/root/r", dir);
-    uint8_t *v1 = random_bytes(1500000);
-    write_file(file, v1, 1500000);
-    assert_int_equal(zstor_store(z, file, NULL, NULL), 0);
-    struct zstor_meta_record r;
-    assert_int_equal(zstor_stat(z, file, &r, NULL), 0);
-    snprintf(p, sizeof(p), "%s", r.shard[0].address + strlen("dir://"));
-    zstor_meta_record_free(&r);
-    zstor_ctx_free(z);
-    snprintf(to, sizeof(to), "%s.gone", p); /* a lost share: the rebuild has work */
-    assert_int_equal(rename(p, to), 0);
+    uint8_t *v1 = store_and_lose_share(cfg, file, p, sizeof(p), to, sizeof(to));
+    struct zstor_ctx *z;
 
     uint8_t v2[70000];
     for (size_t i = 0; i < sizeof(v2); i++)
