@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages that building, running and testing qsfs need.
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+pkgs=(build-essential libsystemd-dev cmake ninja-build pkg-config clang libclang-rt-14-dev
       libisal-dev libssl-dev libsodium-dev libsnappy-dev libzstd-dev liblz4-dev
       libhiredis-dev libfuse3-dev fuse3 libmicrohttpd-dev libcmocka-dev
       python3 python3-cryptography redis-server redis-tools time)

@@ -31,6 +31,9 @@
 #define DEF_HEALTH_INTERVAL_S  10
 #define DEF_REPAIR_INTERVAL_S  600
 #define DEF_REPAIR_GRACE_S     900
+#define DEF_MAX_CONCURRENT_STORES 4
+#define DEF_SCRUB_INTERVAL_S      86400
+#define DEF_SCRUB_RATE_MIB_S      20
 
 #define MAX_PATH_LEN     4095
 #define MAX_ADDRESS_LEN  1024
@@ -675,7 +678,8 @@ static int parse_root(const struct ctx *c, const struct toml_table *root)
         "prometheus_port", "encryption", "compression", "meta", "groups",
         /* ours */
         "chunk_size", "connect_timeout_ms", "request_timeout_ms", "retries", "retry_backoff_ms",
-        "health_interval_s", "repair_interval_s", "repair_grace_s", "queue_path", NULL};
+        "health_interval_s", "repair_interval_s", "repair_grace_s", "queue_path",
+        "max_concurrent_stores", "scrub_interval_s", "scrub_rate_mib_s", "prometheus_bind", NULL};
     static const char *const compression_keys[] = {"algorithm", "level", NULL};
     struct zstor_config *cfg = c->cfg;
     struct zstor_config_lines *ln = &cfg->lines;
@@ -711,6 +715,7 @@ static int parse_root(const struct ctx *c, const struct toml_table *root)
         {"zdb_data_dir_path", offsetof(struct zstor_config, zdb_data_dir_path)},
         {"zdbfs_mountpoint", offsetof(struct zstor_config, zdbfs_mountpoint)},
         {"queue_path", offsetof(struct zstor_config, queue_path)},
+        {"prometheus_bind", offsetof(struct zstor_config, prometheus_bind)},
     };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char **dst = (char **)((char *)cfg + paths[i].off);
@@ -782,7 +787,13 @@ static int parse_root(const struct ctx *c, const struct toml_table *root)
         (rc = get_unsigned(c, root, "", 0, "repair_interval_s", false, 1, 7 * 86400,
                            &cfg->repair_interval_s, NULL)) ||
         (rc = get_unsigned(c, root, "", 0, "repair_grace_s", false, 0, 30 * 86400,
-                           &cfg->repair_grace_s, NULL)))
+                           &cfg->repair_grace_s, NULL)) ||
+        (rc = get_unsigned(c, root, "", 0, "max_concurrent_stores", false, 1, 256,
+                           &cfg->max_concurrent_stores, NULL)) ||
+        (rc = get_unsigned(c, root, "", 0, "scrub_interval_s", false, 0, 365 * 86400,
+                           &cfg->scrub_interval_s, NULL)) ||
+        (rc = get_unsigned(c, root, "", 0, "scrub_rate_mib_s", false, 0, 1 << 20,
+                           &cfg->scrub_rate_mib_s, NULL)))
         return rc;
     if (!cfg->queue_path && cfg->socket) {
         size_t n = strlen(cfg->socket);
@@ -807,6 +818,9 @@ static void set_defaults(struct zstor_config *cfg)
     cfg->health_interval_s = DEF_HEALTH_INTERVAL_S;
     cfg->repair_interval_s = DEF_REPAIR_INTERVAL_S;
     cfg->repair_grace_s = DEF_REPAIR_GRACE_S;
+    cfg->max_concurrent_stores = DEF_MAX_CONCURRENT_STORES;
+    cfg->scrub_interval_s = DEF_SCRUB_INTERVAL_S;
+    cfg->scrub_rate_mib_s = DEF_SCRUB_RATE_MIB_S;
 }
 
 /* Overwrites every string of the document (keys and passwords live there too). */
@@ -977,6 +991,7 @@ void zstor_config_free(struct zstor_config *cfg)
     free(cfg->zdb_data_dir_path);
     free(cfg->zdbfs_mountpoint);
     free(cfg->queue_path);
+    free(cfg->prometheus_bind);
     qs_wipe(cfg, sizeof(*cfg)); /* both keys */
     free(cfg);
 }

@@ -100,6 +100,10 @@ struct zstor_config {
     unsigned repair_interval_s;  /* daemon: period of the repair scan */
     unsigned repair_grace_s;     /* daemon: a backend unreachable this long is repaired away */
     char *queue_path;            /* daemon: persistent queue of --notblocking stores, or NULL */
+    unsigned max_concurrent_stores; /* daemon: queued stores running at once */
+    unsigned scrub_interval_s;      /* daemon: a background scrub pass starts so often; 0 = off */
+    unsigned scrub_rate_mib_s;      /* daemon: background scrub read rate; 0 = unlimited */
+    char *prometheus_bind;          /* daemon: metrics listen address; NULL = all interfaces */
 
     struct zstor_config_lines lines;
 };

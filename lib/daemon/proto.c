@@ -74,7 +74,7 @@ int zsd_frame_next(const uint8_t *p, size_t n, enum zsd_type *type, const uint8_
 {
     if (n < 1)
         return QS_EAGAIN;
-    if (p[0] < ZSD_REQ || p[0] > ZSD_EXIT)
+    if (p[0] < ZSD_REQ || p[0] > ZSD_CANCEL)
         return qs_err_set(QS_EPROTO, "daemon protocol: unknown frame type %u", p[0]);
     if (n < ZSD_FRAME_HDR)
         return QS_EAGAIN;

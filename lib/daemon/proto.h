@@ -6,10 +6,13 @@
  * with output frames and one exit frame, and closes.
  *
  * Frame: u8 type, u32 little-endian payload length (at most ZSD_FRAME_MAX), payload.
- *   REQ  (client): u32 argc, argc x (u32 length, bytes), u32 length + cwd, u8 flags
- *   OUT  (daemon): bytes for the client's stdout
- *   ERR  (daemon): bytes for the client's stderr
- *   EXIT (daemon): u8 exit status
+ *   REQ    (client): u32 argc, argc x (u32 length, bytes), u32 length + cwd, u8 flags;
+ *                    sent with the client's stdout and stderr as SCM_RIGHTS descriptors,
+ *                    which the daemon writes the command's output to
+ *   OUT    (daemon): bytes for the client's stdout (reserved)
+ *   ERR    (daemon): bytes for the client's stderr (reserved)
+ *   EXIT   (daemon): u8 exit status
+ *   CANCEL (client): empty; the user interrupted the command (a hang-up means the same)
  * Strings are bytes without NUL.
  */
 #ifndef QSFS_DAEMON_PROTO_H
@@ -29,8 +32,11 @@
 #define ZSD_ARGC_MAX    64u
 #define ZSD_ARG_MAX     4096u
 #define ZSD_REQ_TTY_ERR 0x01u /* the client's stderr is a terminal (progress wanted) */
+#define ZSD_REQ_DEBUG   0x02u /* -d: debug lines wanted */
+/* the largest REQ payload zsd_req_append makes */
+#define ZSD_REQ_MAX (4u + (ZSD_ARGC_MAX + 1u) * (4u + ZSD_ARG_MAX) + 1u)
 
-enum zsd_type { ZSD_REQ = 1, ZSD_OUT = 2, ZSD_ERR = 3, ZSD_EXIT = 4 };
+enum zsd_type { ZSD_REQ = 1, ZSD_OUT = 2, ZSD_ERR = 3, ZSD_EXIT = 4, ZSD_CANCEL = 5 };
 
 struct zsd_req {
     int argc;

@@ -320,6 +320,11 @@ fail:
     return rc;
 }
 
+const struct zstor_config *zstor_ctx_config(const struct zstor_ctx *z)
+{
+    return z->cfg;
+}
+
 void zstor_ctx_free(struct zstor_ctx *z)
 {
     if (!z)

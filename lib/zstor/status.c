@@ -51,6 +51,10 @@ static void fill(struct zstor_backend_status *s, const struct zs_bk *k, bool met
     s->free = k->h.free_bytes;
     s->limit = k->h.limit_bytes;
     s->latency_us = k->h.latency_us;
+    s->error_rate = k->h.error_rate;
+    s->have_nsinfo = k->h.have_nsinfo;
+    if (s->have_nsinfo)
+        s->nsinfo = k->h.nsinfo;
     if (!s->reachable)
         snprintf(s->error, sizeof(s->error), "%s", k->h.error);
     if (k->is_dir && s->reachable) {

@@ -53,6 +53,9 @@ int zstor_ctx_new(struct zstor_ctx **out, const struct zstor_config *cfg,
                   const struct zstor_ctx_opts *o) QS_MUST_CHECK;
 void zstor_ctx_free(struct zstor_ctx *z);
 
+/* The config z runs with (a cluster job: its generation's; valid while z lives). */
+const struct zstor_config *zstor_ctx_config(const struct zstor_ctx *z);
+
 /* The metadata key ("/{prefix}/meta/{hash}") of a path given on the command line, as
  * retrieve, check, rebuild -f and delete compute it: a relative path is first made
  * absolute against the working directory (store always keys absolute paths), then

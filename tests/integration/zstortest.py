@@ -94,7 +94,9 @@ class Backend:
             return
         self.zdb.start()
         with self.zdb.client() as c:
-            assert c.cmd("NSNEW", self.ns) == "OK"
+            self.alive = True
+            if c.cmd("NSNEW", self.ns) != "OK":  # a restart: the namespace is there
+                return
             if self.role == "data":
                 assert c.cmd("NSSET", self.ns, "mode", "seq") == "OK"
 

@@ -1,0 +1,343 @@
+"""zstor monitor: the daemon, and the CLI forwarding to it (docs/zstor-daemon.md)."""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+import zstortest  # noqa: E402
+
+
+class Daemon:
+    """zstor monitor on a cluster's config, stopped by PID."""
+
+    def __init__(self, cl, config=None):
+        self.cl = cl
+        self.config = config or cl.config
+        self.log = os.path.join(cl.tmp, "daemon-%d.log" % time.monotonic_ns())
+        self.proc = None
+
+    def start(self, wait=True):
+        env = dict(os.environ, ZSTOR_QUEUE_NOSYNC="1")
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([zstortest.zstor_binary(), "-c", self.config, "monitor"],
+                                     stdout=self.logf, stderr=self.logf, env=env,
+                                     stdin=subprocess.DEVNULL)
+        if wait:
+            deadline = time.monotonic() + 30
+            while "serving" not in self.text():
+                if self.proc.poll() is not None:
+                    raise AssertionError("daemon exited %s:\n%s" % (self.proc.returncode, self.text()))
+                if time.monotonic() > deadline:
+                    raise AssertionError("daemon did not start:\n" + self.text())
+                time.sleep(0.05)
+        return self
+
+    def text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, needle, timeout=30):
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            if time.monotonic() > deadline:
+                raise AssertionError("%r not in the daemon log:\n%s" % (needle, self.text()[-4000:]))
+            time.sleep(0.1)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc:
+            self.logf.close()
+        for m in zstortest.zdbtest.SANITIZER_MARKERS:
+            if m in self.text():
+                raise AssertionError("sanitizer report from the daemon:\n" + self.text()[-8000:])
+        return self.proc.returncode if self.proc else None
+
+
+class DaemonTest(unittest.TestCase):
+    extra = ""
+
+    groups = (2, 2, 2)
+
+    def setUp(self):
+        self.sock = None
+        self.cl = zstortest.Cluster(extra="", groups=self.groups)
+        self.sock = os.path.join(self.cl.tmp, "zstor.sock")
+        self.pidf = os.path.join(self.cl.tmp, "zstor.pid")
+        self.cl.extra = ('socket = "%s"\npid_file = "%s"\nhealth_interval_s = 1\n%s'
+                         % (self.sock, self.pidf, self.extra))
+        self.cl.write_config()
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.stop()
+        self.cl.cleanup()
+
+    def daemon(self, **kw):
+        d = Daemon(self.cl, **kw)
+        self.daemons.append(d)
+        return d.start()
+
+
+class Forwarding(DaemonTest):
+    def test_same_output_as_in_process(self):
+        data = os.urandom(300000)
+        p = self.cl.write("a/b.bin", data)
+        self.cl.write("a/c.txt", b"hello\n")
+        r = self.cl.zstor("store", "-f", self.cl.path("a"))
+        self.assertEqual(r.rc, 0, r)
+        cases = [("list", "-l"), ("check", "-f", p), ("retrieve", "-f", p, "-o", "-"),
+                 ("store",), ("nosuch",), ("check", "-f", self.cl.path("nope")),
+                 ("list", "--json"), ("retrieve", "-f", self.cl.path("nope"))]
+        before = [self.cl.zstor(*c) for c in cases]
+        self.daemon()
+        after = [self.cl.zstor(*c) for c in cases]
+        for c, a, b in zip(cases, before, after):
+            self.assertEqual((a.rc, a.out, a.err), (b.rc, b.out, b.err), c)
+        # a relative path resolves against the caller's directory, as in-process
+        r = self.cl.zstor("check", "-f", "b.bin", cwd=self.cl.path("a"))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, before[1].out)
+        # status comes from the daemon, with its part
+        r = self.cl.zstor("status")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("daemon (pid", r.text())
+        self.assertIn("queue: 0 files", r.text())
+
+    def test_retrieve_to_stdout_is_byte_identical(self):
+        data = os.urandom(2 << 20)
+        p = self.cl.write("big.bin", data)
+        self.daemon()
+        self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
+        proc = subprocess.run([zstortest.zstor_binary(), "-c", self.cl.config, "retrieve", "-f", p,
+                               "-o", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, data)
+
+    def test_stale_socket_and_second_daemon(self):
+        d = self.daemon()
+        second = Daemon(self.cl)
+        second.start(wait=False)
+        self.assertEqual(second.proc.wait(30), 1)
+        second.logf.close()
+        self.assertIn("another zstor daemon (pid %d)" % d.proc.pid, second.text())
+        self.assertEqual(self.cl.zstor("list").rc, 0)  # the first still serves
+        d.proc.kill()
+        d.proc.wait(10)
+        self.assertTrue(os.path.exists(self.sock))  # left behind by kill -9
+        # without a daemon the CLI runs in-process, the stale socket notwithstanding
+        r = self.cl.zstor("list")
+        self.assertEqual(r.rc, 0, r)
+        d2 = self.daemon()
+        self.assertIn("removed the stale socket", d2.text())
+        self.assertEqual(self.cl.zstor("list").rc, 0)
+        with open(self.pidf) as f:
+            self.assertEqual(int(f.read()), d2.proc.pid)
+
+    def test_interrupt_cancels_on_the_daemon(self):
+        p = self.cl.write("big.bin", os.urandom(128 << 20))
+        d = self.daemon()
+        proc = subprocess.Popen([zstortest.zstor_binary(), "-c", self.cl.config, "store", "-f", p],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            self.skipTest("the store finished before the interrupt")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn(b"interrupted", err)
+        self.assertEqual(self.cl.zstor("check", "-f", p).out, b"")
+        self.assertEqual(d.proc.poll(), None)
+
+    def test_bad_input_on_the_socket(self):
+        d = self.daemon()
+
+        def conn():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            for _ in range(200):  # a full backlog: try again, as the CLI does
+                try:
+                    s.connect(self.sock)
+                    return s
+                except BlockingIOError:
+                    time.sleep(0.05)
+            raise AssertionError("cannot connect")
+        s = conn()
+        s.sendall(os.urandom(4096))
+        s.close()
+        s = conn()  # hello, then a frame that claims 1 GiB
+        s.sendall(b"QSZD\x01\0\0\0" + b"\x01" + struct.pack("<I", 1 << 30))
+        self.assertIn(b"request too large", s.recv(4096) + s.recv(4096))
+        s.close()
+        s = conn()  # hangs up mid-frame
+        s.sendall(b"QSZD\x01\0\0\0\x01\x40\0\0\0abc")
+        s.close()
+        s = conn()  # a request without the stdout and stderr descriptors
+        body = struct.pack("<I", 1) + struct.pack("<I", 4) + b"list" + struct.pack("<I", 1) + b"/" + b"\0"
+        s.sendall(b"QSZD\x01\0\0\0\x01" + struct.pack("<I", len(body)) + body)
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        self.assertIn(b"without the client's stdout and stderr", got)
+        s.close()
+        idle = [conn() for _ in range(300)]
+        r = self.cl.zstor("list")
+        self.assertEqual(r.rc, 0, r)
+        for s in idle:
+            s.close()
+        self.assertIsNone(d.proc.poll())
+
+
+class Queue(DaemonTest):
+    extra = "max_concurrent_stores = 4\n"
+
+    def test_notblocking_survives_a_backend_and_a_kill(self):
+        files = {}
+        for i in range(200):
+            files[self.cl.write("q/f%03d" % i, os.urandom(2000 + i))] = None
+        d = self.daemon()
+        self.cl.data[0].kill()
+        t0 = time.monotonic()
+        for p in files:
+            r = self.cl.zstor("store", "-n", "-f", p)
+            self.assertEqual(r.rc, 0, r)
+        per_file = (time.monotonic() - t0) / len(files)
+        self.cl.data[0].start()
+        deadline = time.monotonic() + 120
+        while True:
+            r = self.cl.zstor("status", "--json")
+            if '"queue_length": 0' in r.text():
+                break
+            self.assertLess(time.monotonic(), deadline, r.text()[-2000:])
+            time.sleep(0.5)
+        for p in files:
+            with open(p, "rb") as f:
+                want = f.read()
+            os.unlink(p)
+            r = self.cl.zstor("retrieve", "-f", p)
+            self.assertEqual(r.rc, 0, r)
+            with open(p, "rb") as f:
+                self.assertEqual(f.read(), want, p)
+        sys.stderr.write("[-n store: %.1f ms per file through the CLI] " % (per_file * 1000))
+        # kill -9 with items queued: a restart stores them
+        more = [self.cl.write("r/g%03d" % i, os.urandom(1000 + i)) for i in range(100)]
+        for m in self.cl.meta:  # nothing can be stored while the meta backends are down
+            m.kill()
+        r = self.cl.zstor("store", "-n", "-f", self.cl.path("r"))
+        self.assertEqual(r.rc, 0, r)
+        d.proc.kill()
+        d.proc.wait(10)
+        for m in self.cl.meta:
+            m.start()
+        self.daemon()
+        deadline = time.monotonic() + 120
+        while '"queue_length": 0' not in self.cl.zstor("status", "--json").text():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.5)
+        for p in more:
+            r = self.cl.zstor("check", "-f", p)
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(len(r.out.strip()), 32, p)
+
+    def test_failing_item_is_visible_and_does_not_block(self):
+        self.daemon()
+        bad = self.cl.write("x/bad", b"x")
+        good = self.cl.write("x/good", b"y" * 100)
+        os.chmod(bad, 0)
+        if os.geteuid() == 0:  # root reads anything: make it a fifo-free unreadable case instead
+            os.chmod(bad, 0o644)
+            os.unlink(bad)
+            os.mkfifo(bad)
+        r = self.cl.zstor("store", "-n", "-f", bad)
+        self.assertEqual(r.rc, 1, r)  # a fifo is not a file: refused at once
+        r = self.cl.zstor("store", "-n", "-f", good)
+        self.assertEqual(r.rc, 0, r)
+        r = self.cl.zstor("store", "-n", "-f", self.cl.path("x", "missing"))
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("No such file", r.err)
+
+
+class Upkeep(DaemonTest):
+    groups = (3, 2, 2)  # a spare backend: full redundancy again without the lost one
+    extra = "repair_interval_s = 1\nrepair_grace_s = 2\nscrub_interval_s = 2\nscrub_rate_mib_s = 0\n"
+
+    def test_reload_rejects_a_bad_config_and_keeps_serving(self):
+        d = self.daemon()
+        good = open(self.cl.config).read()
+        with open(self.cl.config, "w") as f:
+            f.write(good + "\nthis is not toml\n")
+        d.proc.send_signal(signal.SIGUSR1)
+        d.wait_log("reload refused, the old config stays")
+        with open(self.cl.config, "w") as f:
+            f.write(good)
+        self.assertEqual(self.cl.zstor("list").rc, 0)
+        d.proc.send_signal(signal.SIGUSR1)
+        d.wait_log("is config generation 2")
+
+    def test_lost_backend_is_repaired_after_the_grace(self):
+        p = self.cl.write("f.bin", os.urandom(500000))
+        self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
+        d = self.daemon()
+        r = self.cl.zstor("status", "-f", p)
+        victim = next(b for b in self.cl.data if b.address in r.text())
+        victim.kill()
+        d.wait_log("repaired %s" % p, timeout=60)
+        r = self.cl.zstor("status", "-f", p)
+        self.assertNotIn("UNREACHABLE", r.text())
+        self.assertIn("repairs: 1 done", self.cl.zstor("status").text())
+
+    def test_corrupt_shard_is_found_by_scrub_and_rebuilt(self):
+        p = self.cl.write("g.bin", os.urandom(300000))
+        self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
+        # overwrite one shard value on one data backend
+        hit = False
+        for b in self.cl.data:
+            c = b.client()
+            keys = c.execute_command("SCAN")
+            if keys and keys[1]:
+                k = keys[1][0][0]
+                v = c.execute_command("GET", k)
+                c.execute_command("SET", k, bytes([v[0] ^ 0xFF]) + v[1:])
+                hit = True
+                break
+        self.assertTrue(hit)
+        d = self.daemon()
+        d.wait_log("repaired %s" % p, timeout=60)
+        r = self.cl.zstor("scrub", "-f", p)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_metrics_and_page(self):
+        import socket as so
+        s = so.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        self.cl.extra += 'prometheus_port = %d\nprometheus_bind = "127.0.0.1"\n' % port
+        self.cl.write_config()
+        self.daemon()
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+        self.assertIn('connection_status{address="', body)
+        self.assertIn("zstore_store_commands_finished", body)
+        page = urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10).read().decode()
+        self.assertIn('<table id="backends">', page)
+        self.assertNotIn(self.cl.data_key, page + body)
+
+
+if __name__ == "__main__":
+    unittest.main()
