@@ -325,8 +325,7 @@ static int store_queued(struct cmd_ctx *c, const char *file, const char *key_dir
                    "with: zstor -c %s monitor)",
                    c->cfg->socket, t_s->config_path);
         else
-            report("store --notblocking: needs the daemon, and %s sets no socket",
-                   c->cfg->name);
+            report("store --notblocking: needs the daemon, and %s sets no socket", c->cfg->name);
         return 1;
     }
     opt_unlock();
@@ -524,11 +523,12 @@ static void report_not_a_file(struct cmd_ctx *c, const char *what, const char *f
 
 static void print_rebuilt(const char *name, const struct zstor_rebuild_result *res)
 {
-    fprintf(OUT, "rebuilt %s: %s%u shard positions moved, %llu shard values written, %llu old "
-           "deleted%s\n",
-           name, res->reencoded ? "re-encoded, " : "", res->moved,
-           (unsigned long long)res->rewritten, (unsigned long long)res->deleted,
-           res->meta_fixed ? ", metadata rewritten" : "");
+    fprintf(OUT,
+            "rebuilt %s: %s%u shard positions moved, %llu shard values written, %llu old "
+            "deleted%s\n",
+            name, res->reencoded ? "re-encoded, " : "", res->moved,
+            (unsigned long long)res->rewritten, (unsigned long long)res->deleted,
+            res->meta_fixed ? ", metadata rewritten" : "");
 }
 
 static int rebuild_one(struct cmd_ctx *c, const char *path, bool many)
@@ -656,8 +656,8 @@ static int print_scrub(const char *file, bool many, const struct zstor_scrub_res
             continue;
         damaged++;
         fprintf(OUT, "%s%sshard %u: %llu of %llu chunks corrupt, %llu missing\n", many ? file : "",
-               many ? ": " : "", p, (unsigned long long)res->bad[p],
-               (unsigned long long)res->chunks, (unsigned long long)res->missing[p]);
+                many ? ": " : "", p, (unsigned long long)res->bad[p],
+                (unsigned long long)res->chunks, (unsigned long long)res->missing[p]);
     }
     if (damaged) {
         report("scrub %s: %u of %u shards damaged (zstor rebuild -f repairs them)", file, damaged,
@@ -665,7 +665,7 @@ static int print_scrub(const char *file, bool many, const struct zstor_scrub_res
         return 1;
     }
     fprintf(OUT, "%s: all %u shards of %llu chunks verified\n", file, res->nshards,
-           (unsigned long long)res->chunks);
+            (unsigned long long)res->chunks);
     return 0;
 }
 
@@ -769,18 +769,18 @@ static int cmd_gc(struct cmd_ctx *c, int argc, char **argv)
             continue;
         }
         fprintf(OUT, "%s: %llu values, %llu unreferenced (%llu bytes)", b->name,
-               (unsigned long long)b->values, (unsigned long long)b->garbage,
-               (unsigned long long)b->garbage_bytes);
+                (unsigned long long)b->values, (unsigned long long)b->garbage,
+                (unsigned long long)b->garbage_bytes);
         if (o.delete_garbage && rc == 0)
             fprintf(OUT, ", %llu deleted", (unsigned long long)b->deleted);
         if (b->young)
             fprintf(OUT, "; %llu younger than %llu s kept", (unsigned long long)b->young,
-                   (unsigned long long)o.min_age_s);
+                    (unsigned long long)o.min_age_s);
         fputc('\n', OUT);
     }
     fprintf(OUT, "%llu stored files read, %llu unreadable; %llu stale done markers%s\n",
-           (unsigned long long)res.records, (unsigned long long)res.unreadable,
-           (unsigned long long)res.markers_garbage, o.delete_garbage && rc == 0 ? " deleted" : "");
+            (unsigned long long)res.records, (unsigned long long)res.unreadable,
+            (unsigned long long)res.markers_garbage, o.delete_garbage && rc == 0 ? " deleted" : "");
     if (!o.delete_garbage)
         fprintf(OUT, "dry run: nothing deleted (zstor gc --delete removes what is unreferenced)\n");
     zstor_gc_result_free(&res);
@@ -829,8 +829,8 @@ static void list_json(struct list_out *o, const struct zstor_list_entry *e)
         fprintf(OUT, ", \"error\": ");
         json_str(e->error ? e->error : "?");
     } else {
-        fprintf(OUT, ", \"size\": %llu, \"mtime\": %lld, \"checksum\": \"", (unsigned long long)e->size,
-               (long long)e->mtime);
+        fprintf(OUT, ", \"size\": %llu, \"mtime\": %lld, \"checksum\": \"",
+                (unsigned long long)e->size, (long long)e->mtime);
         print_hex(e->checksum, 16);
         fputc('"', OUT);
     }
@@ -938,7 +938,8 @@ static void print_status_json(const struct zstor_backend_status *rows, size_t n)
     fprintf(OUT, "{\"backends\": [");
     for (size_t i = 0; i < n; i++) {
         const struct zstor_backend_status *s = &rows[i];
-        fprintf(OUT, "%s\n  {\"role\": \"%s\", \"address\": ", i ? "," : "", s->meta ? "meta" : "data");
+        fprintf(OUT, "%s\n  {\"role\": \"%s\", \"address\": ", i ? "," : "",
+                s->meta ? "meta" : "data");
         json_str(s->address);
         fprintf(OUT, ", \"namespace\": ");
         json_str(s->ns);
@@ -975,8 +976,8 @@ static void print_status_table(const struct zstor_backend_status *rows, size_t n
         if (l > aw)
             aw = l;
     }
-    fprintf(OUT, "%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", "ROLE", "GROUP", aw, "BACKEND", "REACHABLE",
-           "OBJECTS", "USED", "FREE", "USAGE");
+    fprintf(OUT, "%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", "ROLE", "GROUP", aw, "BACKEND",
+            "REACHABLE", "OBJECTS", "USED", "FREE", "USAGE");
     for (size_t i = 0; i < n; i++) {
         const struct zstor_backend_status *s = &rows[i];
         char name[600], grp[16] = "-", obj[32] = "-", used[32] = "-", fr[32] = "-", pct[16] = "-";
@@ -996,18 +997,19 @@ static void print_status_table(const struct zstor_backend_status *rows, size_t n
             if (u >= 0)
                 snprintf(pct, sizeof(pct), "%.1f%%", u);
         }
-        fprintf(OUT, "%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", s->meta ? "meta" : "data", grp, aw, name,
-               !s->reachable ? "NO"
-               : s->readonly ? "read-only"
-                             : "yes",
-               obj, used, fr, pct);
+        fprintf(OUT, "%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", s->meta ? "meta" : "data", grp, aw,
+                name,
+                !s->reachable ? "NO"
+                : s->readonly ? "read-only"
+                              : "yes",
+                obj, used, fr, pct);
     }
     for (size_t i = 0; i < n; i++) {
         if (!rows[i].reachable)
             fprintf(OUT, "  %s\n", rows[i].error);
         else if (rows[i].readonly)
             fprintf(OUT, "  %s%s%s: %s\n", rows[i].address, rows[i].ns[0] ? "/" : "", rows[i].ns,
-                   rows[i].readonly);
+                    rows[i].readonly);
     }
 }
 
@@ -1032,30 +1034,32 @@ static int status_file(struct cmd_ctx *c, const char *file, bool json)
         json_str(r.path);
         fprintf(OUT, ", \"size\": %llu, \"checksum\": \"", (unsigned long long)r.size);
         print_hex(r.checksum, 16);
-        fprintf(OUT, "\", \"data_shards\": %u, \"parity_shards\": %u, \"chunk_size\": %u, "
-               "\"chunks\": %llu, \"meta_pieces_ok\": %u, \"shards\": [",
-               r.desc.k, r.desc.m, r.desc.chunk_size, (unsigned long long)r.nchunks, info.ok);
+        fprintf(OUT,
+                "\", \"data_shards\": %u, \"parity_shards\": %u, \"chunk_size\": %u, "
+                "\"chunks\": %llu, \"meta_pieces_ok\": %u, \"shards\": [",
+                r.desc.k, r.desc.m, r.desc.chunk_size, (unsigned long long)r.nchunks, info.ok);
         for (unsigned p = 0; p < r.nshards; p++) {
             const struct zstor_meta_shard *s = &r.shard[p];
             fprintf(OUT, "%s\n  {\"index\": %u, \"absent\": %s, \"address\": ", p ? "," : "", p,
-                   s->flags & ZSTOR_META_SHARD_ABSENT ? "true" : "false");
+                    s->flags & ZSTOR_META_SHARD_ABSENT ? "true" : "false");
             json_str(s->address ? s->address : "");
             fprintf(OUT, ", \"namespace\": ");
             json_str(s->ns ? s->ns : "");
             fprintf(OUT, ", \"reachable\": %s, \"in_config\": %s}", up[p] ? "true" : "false",
-                   incfg[p] ? "true" : "false");
+                    incfg[p] ? "true" : "false");
         }
         fprintf(OUT, "\n]}\n");
     } else {
         char sz[32];
         human(r.size, sz, sizeof(sz));
         fprintf(OUT, "path:      %s\nsize:      %llu (%s)\nchecksum:  ", r.path,
-               (unsigned long long)r.size, sz);
+                (unsigned long long)r.size, sz);
         print_hex(r.checksum, 16);
-        fprintf(OUT, "\nshards:    %u data + %u parity, %llu chunks of %u bytes\nmetadata:  %u of %zu "
-               "pieces good\n",
-               r.desc.k, r.desc.m, (unsigned long long)r.nchunks, r.desc.chunk_size, info.ok,
-               c->cfg->meta.nbackends);
+        fprintf(OUT,
+                "\nshards:    %u data + %u parity, %llu chunks of %u bytes\nmetadata:  %u of %zu "
+                "pieces good\n",
+                r.desc.k, r.desc.m, (unsigned long long)r.nchunks, r.desc.chunk_size, info.ok,
+                c->cfg->meta.nbackends);
         for (unsigned p = 0; p < r.nshards; p++) {
             const struct zstor_meta_shard *s = &r.shard[p];
             if (s->flags & ZSTOR_META_SHARD_ABSENT) {
@@ -1063,7 +1067,7 @@ static int status_file(struct cmd_ctx *c, const char *file, bool json)
                 continue;
             }
             fprintf(OUT, "  shard %3u  %s%s%s  %s%s\n", p, s->address, s->ns[0] ? "/" : "", s->ns,
-                   up[p] ? "reachable" : "UNREACHABLE", incfg[p] ? "" : " (not in the config)");
+                    up[p] ? "reachable" : "UNREACHABLE", incfg[p] ? "" : " (not in the config)");
         }
     }
     zstor_meta_record_free(&r);
@@ -1134,8 +1138,8 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
             report("test: %s backend %s%s%s: %s", s->meta ? "meta" : "data", s->address,
                    s->ns[0] ? "/" : "", s->ns, s->readonly);
         } else if (s->reachable) {
-            fprintf(OUT, "ok    %s %s%s%s\n", s->meta ? "meta" : "data", s->address, s->ns[0] ? "/" : "",
-                   s->ns);
+            fprintf(OUT, "ok    %s %s%s%s\n", s->meta ? "meta" : "data", s->address,
+                    s->ns[0] ? "/" : "", s->ns);
         } else {
             bad++;
             report("test: %s backend not usable: %s", s->meta ? "meta" : "data", s->error);
@@ -1148,7 +1152,7 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
         bad++;
     } else {
         fprintf(OUT, "placement for %u+%u shards:", c->cfg->minimal_shards,
-               c->cfg->expected_shards - c->cfg->minimal_shards);
+                c->cfg->expected_shards - c->cfg->minimal_shards);
         for (unsigned i = 0; i < c->cfg->expected_shards; i++) {
             const struct zstor_backend_status *s = &rows[nmeta + out[i]];
             fprintf(OUT, " %s%s%s", s->address, s->ns[0] ? "/" : "", s->ns);
@@ -1159,7 +1163,6 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
     return bad ? 1 : 0;
 }
 
-
 /* ---- dispatch ---- */
 
 int zcmd_run(struct zcmd_session *s, int argc, char **argv)
@@ -1167,10 +1170,11 @@ int zcmd_run(struct zcmd_session *s, int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(struct cmd_ctx *c, int argc, char **argv);
-    } cmds[] = {{"store", cmd_store},   {"retrieve", cmd_retrieve}, {"rebuild", cmd_rebuild},
-                {"check", cmd_check},   {"status", cmd_status},     {"test", cmd_test},
-                {"delete", cmd_delete}, {"gc", cmd_gc},             {"list", cmd_list},
-                {"scrub", cmd_scrub}};
+    } cmds[] = {{"store", cmd_store},     {"retrieve", cmd_retrieve},
+                {"rebuild", cmd_rebuild}, {"check", cmd_check},
+                {"status", cmd_status},   {"test", cmd_test},
+                {"delete", cmd_delete},   {"gc", cmd_gc},
+                {"list", cmd_list},       {"scrub", cmd_scrub}};
     struct zcmd_session *prev = t_s;
     t_s = s;
     qs_log_set_job(s->job);

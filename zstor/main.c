@@ -114,12 +114,12 @@ static bool forwarded(const char *config_path, int argc, char **argv, int *rc)
         zstor_config_free(cfg);
         return false;
     }
-    unsigned flags = (isatty(STDERR_FILENO) == 1 ? ZSD_REQ_TTY_ERR : 0) |
-                     (g_out.debug ? ZSD_REQ_DEBUG : 0);
+    unsigned flags =
+        (isatty(STDERR_FILENO) == 1 ? ZSD_REQ_TTY_ERR : 0) | (g_out.debug ? ZSD_REQ_DEBUG : 0);
     fflush(stdout);
     int status;
-    int r = zsd_client_run(cfg->socket, argc, argv, flags, STDOUT_FILENO, STDERR_FILENO,
-                           &g_cancel, &status);
+    int r = zsd_client_run(cfg->socket, argc, argv, flags, STDOUT_FILENO, STDERR_FILENO, &g_cancel,
+                           &status);
     zstor_config_free(cfg);
     if (r == QS_ENOTFOUND)
         return false; /* no daemon: in-process */

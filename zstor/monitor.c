@@ -233,10 +233,8 @@ int zmon_run(const char *config_path, bool debug, const char *log_file)
         qs_log(QS_LOG_ERROR, "monitor: %s", qs_err_msg());
         goto out_free;
     }
-    struct zsd_server_opts so = {.socket_path = socket_path,
-                                 .pid_file = pid_file,
-                                 .handler = handle,
-                                 .ud = d};
+    struct zsd_server_opts so = {
+        .socket_path = socket_path, .pid_file = pid_file, .handler = handle, .ud = d};
     /* the lock first: a second daemon must not touch the first one's queue */
     if (zsd_server_start(&srv, &so) < 0) {
         qs_log(QS_LOG_ERROR, "monitor: %s", qs_err_msg());
@@ -266,8 +264,9 @@ int zmon_run(const char *config_path, bool debug, const char *log_file)
             sd_notify(0, "READY=1");
             continue;
         }
-        qs_log(QS_LOG_INFO, "stopping (%s): running commands are interrupted, queued stores stay "
-                            "queued",
+        qs_log(QS_LOG_INFO,
+               "stopping (%s): running commands are interrupted, queued stores stay "
+               "queued",
                strsignal(sig));
         break;
     }

@@ -20,17 +20,17 @@
 #include "util/mem.h"
 
 /* Defaults of our additions (README "zstor config" lists them with the reasons). */
-#define DEF_CHUNK_SIZE         (1u << 20)
-#define MIN_CHUNK_SIZE         4096u
-#define DEF_META_DATA          2
-#define DEF_META_PARITY        2
-#define DEF_CONNECT_TIMEOUT_MS 3000
-#define DEF_REQUEST_TIMEOUT_MS 30000
-#define DEF_RETRIES            3
-#define DEF_RETRY_BACKOFF_MS   200
-#define DEF_HEALTH_INTERVAL_S  10
-#define DEF_REPAIR_INTERVAL_S  600
-#define DEF_REPAIR_GRACE_S     900
+#define DEF_CHUNK_SIZE            (1u << 20)
+#define MIN_CHUNK_SIZE            4096u
+#define DEF_META_DATA             2
+#define DEF_META_PARITY           2
+#define DEF_CONNECT_TIMEOUT_MS    3000
+#define DEF_REQUEST_TIMEOUT_MS    30000
+#define DEF_RETRIES               3
+#define DEF_RETRY_BACKOFF_MS      200
+#define DEF_HEALTH_INTERVAL_S     10
+#define DEF_REPAIR_INTERVAL_S     600
+#define DEF_REPAIR_GRACE_S        900
 #define DEF_MAX_CONCURRENT_STORES 4
 #define DEF_SCRUB_INTERVAL_S      86400
 #define DEF_SCRUB_RATE_MIB_S      20

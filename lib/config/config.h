@@ -90,16 +90,16 @@ struct zstor_config {
     size_t ngroups;
 
     /* our additions (README has the table) */
-    uint32_t chunk_size;         /* bytes of input per chunk */
-    int compression_level;       /* zstd only; 0 = zstd's default */
-    unsigned connect_timeout_ms; /* per backend connection attempt */
-    unsigned request_timeout_ms; /* per request */
-    unsigned retries;            /* extra attempts for a transient backend failure */
-    unsigned retry_backoff_ms;   /* wait before the first retry, doubling each time */
-    unsigned health_interval_s;  /* daemon: backend health probe (NSINFO) period */
-    unsigned repair_interval_s;  /* daemon: period of the repair scan */
-    unsigned repair_grace_s;     /* daemon: a backend unreachable this long is repaired away */
-    char *queue_path;            /* daemon: persistent queue of --notblocking stores, or NULL */
+    uint32_t chunk_size;            /* bytes of input per chunk */
+    int compression_level;          /* zstd only; 0 = zstd's default */
+    unsigned connect_timeout_ms;    /* per backend connection attempt */
+    unsigned request_timeout_ms;    /* per request */
+    unsigned retries;               /* extra attempts for a transient backend failure */
+    unsigned retry_backoff_ms;      /* wait before the first retry, doubling each time */
+    unsigned health_interval_s;     /* daemon: backend health probe (NSINFO) period */
+    unsigned repair_interval_s;     /* daemon: period of the repair scan */
+    unsigned repair_grace_s;        /* daemon: a backend unreachable this long is repaired away */
+    char *queue_path;               /* daemon: persistent queue of --notblocking stores, or NULL */
     unsigned max_concurrent_stores; /* daemon: queued stores running at once */
     unsigned scrub_interval_s;      /* daemon: a background scrub pass starts so often; 0 = off */
     unsigned scrub_rate_mib_s;      /* daemon: background scrub read rate; 0 = unlimited */

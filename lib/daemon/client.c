@@ -80,8 +80,8 @@ static int write_fd(int fd, const uint8_t *p, size_t n)
     return qs_write_all(fd, p, n);
 }
 
-int zsd_client_run(const char *socket_path, int argc, char *const *argv, unsigned flags,
-                   int out_fd, int err_fd, const atomic_int *cancel, int *status)
+int zsd_client_run(const char *socket_path, int argc, char *const *argv, unsigned flags, int out_fd,
+                   int err_fd, const atomic_int *cancel, int *status)
 {
     *status = 1;
     int fd = -1;
@@ -132,8 +132,9 @@ int zsd_client_run(const char *socket_path, int argc, char *const *argv, unsigne
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            rc = qs_err_set(QS_EPROTO, "the daemon at %s closed the connection before the command "
-                                       "ended (did it stop? its log says why)",
+            rc = qs_err_set(QS_EPROTO,
+                            "the daemon at %s closed the connection before the command "
+                            "ended (did it stop? its log says why)",
                             socket_path);
             goto out;
         }

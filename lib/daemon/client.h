@@ -18,7 +18,7 @@
  * daemon listens there (no socket file, or nobody accepts: run in-process); QS_EPROTO
  * (not a zstor daemon, another version, or it closed the connection before the status),
  * QS_ETIMEOUT (no hello within 10 s), QS_EIO, QS_EINVAL (arguments too long). */
-int zsd_client_run(const char *socket_path, int argc, char *const *argv, unsigned flags,
-                   int out_fd, int err_fd, const atomic_int *cancel, int *status) QS_MUST_CHECK;
+int zsd_client_run(const char *socket_path, int argc, char *const *argv, unsigned flags, int out_fd,
+                   int err_fd, const atomic_int *cancel, int *status) QS_MUST_CHECK;
 
 #endif

@@ -286,8 +286,9 @@ int zsd_queue_store(struct zsd *d, const char *path, const char *key_dir, bool d
         n = rc == 0;
     } else if (S_ISDIR(st.st_mode)) {
         if (key_dir)
-            return qs_err_set(QS_EINVAL, "store --notblocking %s: --key-path takes one file, "
-                                         "and this is a directory",
+            return qs_err_set(QS_EINVAL,
+                              "store --notblocking %s: --key-path takes one file, "
+                              "and this is a directory",
                               path);
         pthread_mutex_lock(&g_walk_mu);
         g_walk_d = d;
@@ -296,8 +297,8 @@ int zsd_queue_store(struct zsd *d, const char *path, const char *key_dir, bool d
         g_walk_rc = 0;
         g_walk_n = 0;
         if (nftw(path, walk_one, 16, FTW_PHYS) < 0 && g_walk_rc == 0)
-            g_walk_rc = qs_err_set(QS_EIO, "store %s: reading the directory: %s", path,
-                                   strerror(errno));
+            g_walk_rc =
+                qs_err_set(QS_EIO, "store %s: reading the directory: %s", path, strerror(errno));
         rc = g_walk_rc;
         n = g_walk_n;
         pthread_mutex_unlock(&g_walk_mu);
@@ -449,14 +450,15 @@ static void health_pass(struct zsd *d)
         enum zsd_state st = zsd_row_state(&rows[i]);
         enum zsd_state was = ZSD_HEALTHY;
         for (size_t j = 0; j < d->nrows; j++)
-            if (d->rows[j].meta == rows[i].meta && strcmp(d->rows[j].address, rows[i].address) == 0 &&
+            if (d->rows[j].meta == rows[i].meta &&
+                strcmp(d->rows[j].address, rows[i].address) == 0 &&
                 strcmp(d->rows[j].ns, rows[i].ns) == 0)
                 was = zsd_row_state(&d->rows[j]);
         if (st != was)
-            qs_log(st == ZSD_HEALTHY ? QS_LOG_INFO : QS_LOG_WARN, "health: %s backend %s%s%s: %s%s%s",
-                   rows[i].meta ? "meta" : "data", rows[i].address, rows[i].ns[0] ? "/" : "",
-                   rows[i].ns, zsd_state_name(st), st == ZSD_UNREACHABLE ? ": " : "",
-                   st == ZSD_UNREACHABLE ? rows[i].error : "");
+            qs_log(st == ZSD_HEALTHY ? QS_LOG_INFO : QS_LOG_WARN,
+                   "health: %s backend %s%s%s: %s%s%s", rows[i].meta ? "meta" : "data",
+                   rows[i].address, rows[i].ns[0] ? "/" : "", rows[i].ns, zsd_state_name(st),
+                   st == ZSD_UNREACHABLE ? ": " : "", st == ZSD_UNREACHABLE ? rows[i].error : "");
         if (!rows[i].reachable && !b->down_since_ms)
             b->down_since_ms = now;
         else if (rows[i].reachable)
@@ -613,14 +615,15 @@ void zsd_print_status(struct zsd *d, FILE *out, bool json)
     for (size_t i = 0; i < d->nrows; i++)
         st[zsd_row_state(&d->rows[i])]++;
     if (json) {
-        fprintf(out, ", \"daemon\": {\"pid\": %ld, \"health_age_ms\": %lld, "
-                     "\"backends_healthy\": %u, \"backends_low_space\": %u, "
-                     "\"backends_readonly\": %u, \"backends_unreachable\": %u, "
-                     "\"queue_length\": %zu, \"queue_failing\": %zu, "
-                     "\"repairs_succeeded\": %llu, \"repairs_failed\": %llu, "
-                     "\"repair_passes\": %llu, \"repairing\": %s, \"scrubbing\": %s, "
-                     "\"scrub_passes\": %llu, \"scrub_files\": %llu, \"scrub_damaged\": %llu, "
-                     "\"failing\": [",
+        fprintf(out,
+                ", \"daemon\": {\"pid\": %ld, \"health_age_ms\": %lld, "
+                "\"backends_healthy\": %u, \"backends_low_space\": %u, "
+                "\"backends_readonly\": %u, \"backends_unreachable\": %u, "
+                "\"queue_length\": %zu, \"queue_failing\": %zu, "
+                "\"repairs_succeeded\": %llu, \"repairs_failed\": %llu, "
+                "\"repair_passes\": %llu, \"repairing\": %s, \"scrubbing\": %s, "
+                "\"scrub_passes\": %llu, \"scrub_files\": %llu, \"scrub_damaged\": %llu, "
+                "\"failing\": [",
                 (long)getpid(), (long long)(now - d->health_ms), st[0], st[1], st[2], st[3], nitems,
                 failing, (unsigned long long)d->repairs_ok, (unsigned long long)d->repairs_failed,
                 (unsigned long long)d->repair_passes, d->repairing ? "true" : "false",
@@ -632,21 +635,24 @@ void zsd_print_status(struct zsd *d, FILE *out, bool json)
                 continue;
             fprintf(out, "%s\n  {\"path\": ", k++ ? "," : "");
             json_text(out, items[i].path);
-            fprintf(out, ", \"attempts\": %u, \"next_try_in_ms\": %lld, \"error\": ",
-                    items[i].attempts,
-                    (long long)((int64_t)items[i].next_ms > now ? (int64_t)items[i].next_ms - now : 0));
+            fprintf(
+                out, ", \"attempts\": %u, \"next_try_in_ms\": %lld, \"error\": ", items[i].attempts,
+                (long long)((int64_t)items[i].next_ms > now ? (int64_t)items[i].next_ms - now : 0));
             json_text(out, items[i].last_error);
             fputc('}', out);
         }
         fprintf(out, "%s]}", k ? "\n" : "");
     } else {
-        fprintf(out, "\ndaemon (pid %ld): backends %u healthy, %u low space, %u read-only, %u "
-                     "unreachable (probed %lld s ago)\n",
-                (long)getpid(), st[0], st[1], st[2], st[3], (long long)((now - d->health_ms) / 1000));
+        fprintf(out,
+                "\ndaemon (pid %ld): backends %u healthy, %u low space, %u read-only, %u "
+                "unreachable (probed %lld s ago)\n",
+                (long)getpid(), st[0], st[1], st[2], st[3],
+                (long long)((now - d->health_ms) / 1000));
         for (size_t i = 0; i < d->nbks; i++)
             if (d->bks[i].down_since_ms)
-                fprintf(out, "  %s %s%s%s unreachable for %lld s\n", d->bks[i].meta ? "meta" : "data",
-                        d->bks[i].address, d->bks[i].ns[0] ? "/" : "", d->bks[i].ns,
+                fprintf(out, "  %s %s%s%s unreachable for %lld s\n",
+                        d->bks[i].meta ? "meta" : "data", d->bks[i].address,
+                        d->bks[i].ns[0] ? "/" : "", d->bks[i].ns,
                         (long long)((now - d->bks[i].down_since_ms) / 1000));
         fprintf(out, "queue: %zu files, %zu failing\n", nitems, failing);
         for (size_t i = 0; i < nitems; i++)

@@ -25,8 +25,8 @@ static void say(struct qs_buf *b, const char *a, const char *c)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
                              struct qs_buf *body)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(body->len, qs_buf_ptr(body),
-                                                             MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body->len, qs_buf_ptr(body), MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
@@ -115,10 +115,10 @@ int zsd_http_start(struct zsd_http **out, struct zsd *d, const char *bind, unsig
     }
     /* a few connections at a time are plenty for scrapers and a browser */
     if (have_addr)
-        h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, h,
-                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                  10u, MHD_OPTION_END);
+        h->mhd =
+            MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR,
+                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     else
         h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, h,
                                   MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,

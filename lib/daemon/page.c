@@ -193,15 +193,17 @@ int zsd_render_page(struct zsd *d, struct qs_buf *b, bool names)
         if (rc == 0)
             rc = html_text(b, r->ns);
         if (rc == 0)
-            rc = qs_buf_appendf(b, "</td><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%s</td>"
-                                   "<td>",
+            rc = qs_buf_appendf(b,
+                                "</td><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                                "<td>",
                                 cls[s], zsd_state_name(s), obj, used, fr);
         if (rc == 0 && pct >= 0) /* a bar, inline SVG */
-            rc = qs_buf_appendf(b,
-                                "<svg width=\"120\" height=\"12\"><rect width=\"120\" height=\"12\" "
-                                "fill=\"#eee\"/><rect width=\"%.0f\" height=\"12\" fill=\"%s\"/>"
-                                "</svg> %.1f%%",
-                                1.2 * pct, pct > 90 ? "#cf222e" : "#2da44e", pct);
+            rc =
+                qs_buf_appendf(b,
+                               "<svg width=\"120\" height=\"12\"><rect width=\"120\" height=\"12\" "
+                               "fill=\"#eee\"/><rect width=\"%.0f\" height=\"12\" fill=\"%s\"/>"
+                               "</svg> %.1f%%",
+                               1.2 * pct, pct > 90 ? "#cf222e" : "#2da44e", pct);
         if (rc == 0)
             rc = qs_buf_appendf(b, "</td></tr>\n");
     }
@@ -212,8 +214,9 @@ int zsd_render_page(struct zsd *d, struct qs_buf *b, bool names)
             "far.</p>\n",
             nitems, failing, (unsigned long long)d->queue_failures);
     if (rc == 0 && failing) {
-        rc = qs_buf_appendf(b, "<table><tr><th>item</th><th>attempts</th><th>next try</th>%s</tr>\n",
-                            names ? "<th>file</th><th>last error</th>" : "");
+        rc =
+            qs_buf_appendf(b, "<table><tr><th>item</th><th>attempts</th><th>next try</th>%s</tr>\n",
+                           names ? "<th>file</th><th>last error</th>" : "");
         for (size_t i = 0; i < nitems && rc == 0; i++) {
             if (!items[i].attempts)
                 continue;
@@ -263,8 +266,9 @@ int zsd_render_page(struct zsd *d, struct qs_buf *b, bool names)
         if (rc == 0)
             rc = qs_buf_appendf(b, "</ul>\n");
     } else if (rc == 0 && d->nerrors) {
-        rc = qs_buf_appendf(b, "<h2>Last errors</h2><p>%zu errors so far (add ?names=1 to "
-                               "see them).</p>\n",
+        rc = qs_buf_appendf(b,
+                            "<h2>Last errors</h2><p>%zu errors so far (add ?names=1 to "
+                            "see them).</p>\n",
                             d->nerrors);
     }
     pthread_mutex_unlock(&d->mu);

@@ -34,7 +34,7 @@ struct conn {
     int fds[2]; /* received stdout, stderr (-1 = none) */
     int nfds;
     bool hello_ok;
-    bool eof; /* the client hung up (no more polling) */
+    bool eof;     /* the client hung up (no more polling) */
     uint64_t seq; /* order of arrival of the request (C_WAITING) */
     struct zsd_call call;
     pthread_t thread;
@@ -90,8 +90,8 @@ static int take_lock(struct zsd_server *s)
         if (e != EWOULDBLOCK)
             rc = qs_err_set(QS_EIO, "daemon lock %s: %s", path, strerror(e));
         else if (pid[0])
-            rc = qs_err_set(QS_EBUSY, "another zstor daemon (pid %s) serves %s (it holds %s)",
-                            pid, s->socket_path, path);
+            rc = qs_err_set(QS_EBUSY, "another zstor daemon (pid %s) serves %s (it holds %s)", pid,
+                            s->socket_path, path);
         else
             rc = qs_err_set(QS_EBUSY, "another zstor daemon serves %s (it holds %s)",
                             s->socket_path, path);
@@ -310,10 +310,8 @@ static bool conn_read(struct zsd_server *s, struct conn *c)
         }
         char cbuf[CMSG_SPACE(sizeof(int) * 4)];
         struct iovec iov = {.iov_base = dst, .iov_len = room};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = cbuf,
-                            .msg_controllen = sizeof(cbuf)};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
         ssize_t r = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             return true;
@@ -380,8 +378,7 @@ static void accept_some(struct zsd_server *s)
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
-                qs_log(QS_LOG_WARN, "daemon socket: accept: %s (resting 100 ms)",
-                       strerror(errno));
+                qs_log(QS_LOG_WARN, "daemon socket: accept: %s (resting 100 ms)", strerror(errno));
                 s->accept_pause_until = qs_now_ms() + 100;
             }
             return;

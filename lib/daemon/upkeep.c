@@ -119,9 +119,8 @@ static int repair_one(void *ud, const struct zstor_list_entry *e)
     if (rc == 0) {
         s->ok++;
         forget_damaged(d, e->key);
-        qs_log(QS_LOG_INFO,
-               "repaired %s (%s): %u shard positions moved, %llu values written%s", e->path, why,
-               res.moved, (unsigned long long)res.rewritten,
+        qs_log(QS_LOG_INFO, "repaired %s (%s): %u shard positions moved, %llu values written%s",
+               e->path, why, res.moved, (unsigned long long)res.rewritten,
                res.meta_fixed ? ", metadata rewritten" : "");
     } else if (rc == QS_ENOTFOUND) {
         forget_damaged(d, e->key); /* deleted meanwhile */
@@ -152,8 +151,9 @@ static void repair_pass(struct zsd *d)
     if (rc < 0 && rc != QS_EAGAIN)
         qs_log(QS_LOG_WARN, "repair pass: listing the stored files: %s", qs_err_msg());
     else if (s.degraded)
-        qs_log(QS_LOG_INFO, "repair pass: %llu files, %llu needed a repair, %llu repaired, %llu "
-                            "failed",
+        qs_log(QS_LOG_INFO,
+               "repair pass: %llu files, %llu needed a repair, %llu repaired, %llu "
+               "failed",
                (unsigned long long)s.objects, (unsigned long long)s.degraded,
                (unsigned long long)s.ok, (unsigned long long)s.failed);
     zstor_ctx_free(s.z);
@@ -197,8 +197,8 @@ struct scrub_pass {
     struct zsd *d;
     struct zstor_ctx *z;
     int64_t t0;
-    uint64_t base;   /* bytes of the files before this one */
-    uint64_t rate;   /* bytes per second, 0 = unlimited */
+    uint64_t base; /* bytes of the files before this one */
+    uint64_t rate; /* bytes per second, 0 = unlimited */
     uint64_t damaged, files;
 };
 
@@ -373,8 +373,9 @@ void *zsd_evict_main(void *arg)
         if (rc < 0)
             qs_log(QS_LOG_WARN, "eviction in %s: %s", dir, qs_err_msg());
         else if (res.deleted || res.skipped)
-            qs_log(QS_LOG_INFO, "eviction in %s: %zu files deleted (%llu bytes), %zu not stored "
-                                "or changed, kept",
+            qs_log(QS_LOG_INFO,
+                   "eviction in %s: %zu files deleted (%llu bytes), %zu not stored "
+                   "or changed, kept",
                    dir, res.deleted, (unsigned long long)res.freed, res.skipped);
         zstor_ctx_free(j.z);
         free(dir);
@@ -393,7 +394,7 @@ void *zsd_evict_main(void *arg)
 
 /* ---- zdbfs statistics ---- */
 
-#define ZDBFS_IOCTL_STATS 0x80F04501UL /* _IOR('E', 1, stats_t), 30 size_t (0-db-fs) */
+#define ZDBFS_IOCTL_STATS   0x80F04501UL /* _IOR('E', 1, stats_t), 30 size_t (0-db-fs) */
 #define ZDBFS_STATS_VERSION 2
 
 /* The poller's state lives apart from d: a thread stuck in the ioctl of a hung mount is

@@ -19,8 +19,8 @@ struct zstor_backend_status {
     const char *readonly; /* reachable, but takes no writes: why (a static string); or NULL */
     uint64_t entries, used, free, limit; /* ZSTOR_UNKNOWN when not known; limit 0 = none */
     uint64_t latency_us;
-    double error_rate;                /* recent fraction of failed requests */
-    bool have_nsinfo;                 /* zdb: its last NSINFO (metrics) */
+    double error_rate; /* recent fraction of failed requests */
+    bool have_nsinfo;  /* zdb: its last NSINFO (metrics) */
     struct qs_zdb_nsinfo nsinfo;
     char error[256]; /* why not reachable */
 };

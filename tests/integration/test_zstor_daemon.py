@@ -279,7 +279,8 @@ class Upkeep(DaemonTest):
 
     def test_reload_rejects_a_bad_config_and_keeps_serving(self):
         d = self.daemon()
-        good = open(self.cl.config).read()
+        with open(self.cl.config) as f:
+            good = f.read()
         with open(self.cl.config, "w") as f:
             f.write(good + "\nthis is not toml\n")
         d.proc.send_signal(signal.SIGUSR1)
@@ -305,22 +306,66 @@ class Upkeep(DaemonTest):
     def test_corrupt_shard_is_found_by_scrub_and_rebuilt(self):
         p = self.cl.write("g.bin", os.urandom(300000))
         self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
-        # overwrite one shard value on one data backend
+        # rewrite one shard value (sequential id 0) with one byte changed
         hit = False
         for b in self.cl.data:
-            c = b.client()
-            keys = c.execute_command("SCAN")
-            if keys and keys[1]:
-                k = keys[1][0][0]
-                v = c.execute_command("GET", k)
-                c.execute_command("SET", k, bytes([v[0] ^ 0xFF]) + v[1:])
-                hit = True
-                break
+            if not b.entries():
+                continue
+            with b.client() as c:
+                key = (0).to_bytes(8, "little")
+                v = bytearray(c.cmd("GET", key))
+                v[64 + 11] ^= 0x01
+                self.assertEqual(c.cmd("SET", key, bytes(v)), key)
+            hit = True
+            break
         self.assertTrue(hit)
         d = self.daemon()
         d.wait_log("repaired %s" % p, timeout=60)
         r = self.cl.zstor("scrub", "-f", p)
         self.assertEqual(r.rc, 0, r)
+
+    def test_retrieve_heals_a_corrupt_shard(self):
+        self.cl.extra = self.cl.extra.replace("scrub_interval_s = 2", "scrub_interval_s = 0")
+        self.cl.write_config()
+        p = self.cl.write("h.bin", os.urandom(300000))
+        self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
+        b = next(b for b in self.cl.data if b.entries())
+        with b.client() as c:
+            key = (0).to_bytes(8, "little")
+            v = bytearray(c.cmd("GET", key))
+            v[64 + 11] ^= 0x01
+            self.assertEqual(c.cmd("SET", key, bytes(v)), key)
+        d = self.daemon()
+        out = os.path.join(self.cl.tmp, "h.out")
+        r = self.cl.zstor("retrieve", "-f", p, "-o", out)
+        self.assertEqual(r.rc, 0, r)
+        d.wait_log("repaired %s (damaged shards" % p, timeout=60)
+        r = self.cl.zstor("scrub", "-f", p)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(b"all 6 shards", r.out)
+
+    def test_replaced_meta_backend_gets_every_record(self):
+        paths = [self.cl.write("m/%d" % i, os.urandom(1000 + i)) for i in range(30)]
+        self.assertEqual(self.cl.zstor("store", "-f", self.cl.path("m")).rc, 0)
+        d = self.daemon()
+        spare = zstortest.Backend("meta", 9, tmp=self.cl.tmp, token="-spare" + os.urandom(2).hex())
+        spare.start()
+        self.cl.meta.append(spare)  # cleaned up with the cluster
+        old = self.cl.meta[0]
+        self.cl.write_config(meta=[spare] + self.cl.meta[1:4])
+        d.proc.send_signal(signal.SIGUSR1)
+        d.wait_log("is config generation 2")
+        deadline = time.monotonic() + 60
+        while spare.entries() < len(paths):
+            self.assertLess(time.monotonic(), deadline, (spare.entries(), d.text()[-3000:]))
+            time.sleep(0.3)
+        old.kill()
+        for m in self.cl.meta[1:3]:  # the new piece counts: 2 of 4 pieces are enough
+            m.kill()
+        for p in paths:
+            r = self.cl.zstor("check", "-f", p)
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(len(r.out.strip()), 32)
 
     def test_metrics_and_page(self):
         import socket as so
@@ -337,7 +382,105 @@ class Upkeep(DaemonTest):
         page = urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10).read().decode()
         self.assertIn('<table id="backends">', page)
         self.assertNotIn(self.cl.data_key, page + body)
+        self.assertNotIn(self.cl.meta_key, page + body)
+        self.scrape_with_prometheus(port)
+        self.screenshot(port)
+
+    def scrape_with_prometheus(self, port):
+        """A real Prometheus scrapes /metrics and holds the 0-stor_v2 series."""
+        import json
+        import shutil
+        prom = shutil.which("prometheus")
+        if not prom:
+            self.fail("prometheus is not installed (scripts/deps.sh installs it)")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        pport = s.getsockname()[1]
+        s.close()
+        pdir = os.path.join(self.cl.tmp, "prom")
+        os.makedirs(pdir)
+        with open(os.path.join(pdir, "prometheus.yml"), "w") as f:
+            f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: zstor\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % port)
+        log = open(os.path.join(pdir, "log"), "wb")
+        proc = subprocess.Popen([prom, "--config.file", os.path.join(pdir, "prometheus.yml"),
+                                 "--storage.tsdb.path", os.path.join(pdir, "data"),
+                                 "--web.listen-address", "127.0.0.1:%d" % pport],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    q = urllib.request.urlopen(
+                        "http://127.0.0.1:%d/api/v1/query?query=connection_status" % pport,
+                        timeout=5).read()
+                    res = json.loads(q)["data"]["result"]
+                    if len(res) == len(self.cl.meta) + len(self.cl.data):
+                        break
+                except OSError:
+                    pass
+                self.assertLess(time.monotonic(), deadline, "prometheus never scraped the daemon")
+                time.sleep(0.5)
+            t = json.loads(urllib.request.urlopen(
+                "http://127.0.0.1:%d/api/v1/targets" % pport, timeout=5).read())
+            target = t["data"]["activeTargets"][0]
+            self.assertEqual(target["health"], "up", target)
+            self.assertEqual(target["lastError"], "")
+            types = {r["metric"]["backend_type"] for r in res}
+            self.assertEqual(types, {"meta", "data"})
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+            log.close()
+
+    def screenshot(self, port):
+        """Headless Chromium renders the status page; the screenshot shows the table."""
+        import shutil
+        chromium = shutil.which("chromium")
+        if not chromium:
+            self.fail("chromium is not installed (scripts/deps.sh installs it)")
+        shot = os.path.join(self.cl.tmp, "status.png")
+        prof = os.path.join(self.cl.tmp, "chromium-profile")
+        proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--user-data-dir=" + prof, "--window-size=1100,700",
+                               "--screenshot=" + shot, "http://127.0.0.1:%d/" % port],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertTrue(os.path.exists(shot), proc.stderr[-2000:])
+        with open(shot, "rb") as f:
+            png = f.read()
+        self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+        w, h = struct.unpack(">II", png[16:24])
+        self.assertEqual((w, h), (1100, 700))
+        if os.environ.get("ZSTOR_SCREENSHOT"):
+            shutil.copy(shot, os.environ["ZSTOR_SCREENSHOT"])
+        # the page's table as the browser built it
+        dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                              "--user-data-dir=" + prof, "--dump-dom", "http://127.0.0.1:%d/" % port],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertIn(b'<table id="backends">', dom.stdout)
+        self.assertEqual(dom.stdout.count(b"<tr><td>"), len(self.cl.meta) + len(self.cl.data))
+
+    def test_readiness_is_notified(self):
+        ns = os.path.join(self.cl.tmp, "notify.sock")
+        r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        r.bind(ns)
+        r.settimeout(30)
+        os.environ["NOTIFY_SOCKET"] = ns
+        try:
+            d = self.daemon()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        msg = r.recv(4096)
+        self.assertIn(b"READY=1", msg)
+        self.assertIn(b"MAINPID=%d" % d.proc.pid, msg)
+        d.proc.send_signal(signal.SIGUSR1)
+        self.assertIn(b"RELOADING=1", r.recv(4096))
+        r.close()
 
 
 if __name__ == "__main__":
-    unittest.main()
+    zstortest.main()

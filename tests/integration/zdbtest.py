@@ -322,6 +322,7 @@ class Zdb:
         self.log_path = None
         self.env = None  # environment of the process (None: this one's)
         self.preexec = None  # run in the child before exec (e.g. resource limits)
+        self.keep_port = False  # a restart listens on the port of the last start
 
     # -- paths -------------------------------------------------------------
     def ns_index_dir(self, ns="default"):
@@ -346,7 +347,8 @@ class Zdb:
 
     def _spawn(self):
         self.generation += 1
-        self.port = free_port()
+        if not (self.keep_port and self.port):
+            self.port = free_port()
         if self.unix and os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
         self.log_path = os.path.join(self.tmpdir, "zdb-%d.log" % self.generation)

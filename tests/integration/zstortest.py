@@ -92,6 +92,7 @@ class Backend:
     def start(self):
         if self.zdb is None:
             return
+        self.zdb.keep_port = self.zdb.port is not None  # a restart: the config names the port
         self.zdb.start()
         with self.zdb.client() as c:
             self.alive = True
