@@ -318,14 +318,21 @@ static char *absolute(const char *path)
 static int store_queued(struct cmd_ctx *c, const char *file, const char *key_dir, bool del)
 {
     if (!t_s->daemon) {
-        if (open_ctx(c, false))
+        opt_unlock();
+        struct zstor_config *cfg;
+        if (zstor_config_load(t_s->config_path, &cfg) < 0) {
+            report("store --notblocking: needs the daemon (zstor monitor), and the config "
+                   "cannot be read: %s",
+                   qs_err_msg());
             return 1;
-        if (c->cfg->socket)
+        }
+        if (cfg->socket)
             report("store --notblocking: needs the daemon, and none listens on %s (start it "
                    "with: zstor -c %s monitor)",
-                   c->cfg->socket, t_s->config_path);
+                   cfg->socket, t_s->config_path);
         else
-            report("store --notblocking: needs the daemon, and %s sets no socket", c->cfg->name);
+            report("store --notblocking: needs the daemon, and %s sets no socket", cfg->name);
+        zstor_config_free(cfg);
         return 1;
     }
     opt_unlock();

@@ -24,7 +24,8 @@
 
 static struct {
     pthread_mutex_t mu;
-    FILE *logf; /* stderr or --log_file */
+    FILE *logf;  /* stderr or --log_file */
+    bool stamps; /* time stamps on lines (not under journald, which adds its own) */
     bool debug;
     struct zcmd_session *sessions[MAX_SESSIONS];
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -42,10 +43,11 @@ static void log_handler(enum qs_log_level level, const char *msg, void *ud)
         localtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
         if (job)
-            fprintf(g.logf, "%s %s: job %llu: %s\n", ts, names[level], (unsigned long long)job,
-                    msg);
+            fprintf(g.logf, "%s%s%s: job %llu: %s\n", g.stamps ? ts : "", g.stamps ? " " : "",
+                    names[level], (unsigned long long)job, msg);
         else
-            fprintf(g.logf, "%s %s: %s\n", ts, names[level], msg);
+            fprintf(g.logf, "%s%s%s: %s\n", g.stamps ? ts : "", g.stamps ? " " : "", names[level],
+                    msg);
         fflush(g.logf);
     }
     /* the lines of a forwarded command also go to its caller, as in-process */
@@ -179,6 +181,7 @@ int zmon_run(const char *config_path, bool debug, const char *log_file)
 {
     g.debug = debug;
     g.logf = stderr;
+    g.stamps = log_file || !getenv("JOURNAL_STREAM");
     if (log_file && !(g.logf = fopen(log_file, "a"))) {
         fprintf(stderr, "zstor: --log_file %s: %s\n", log_file, strerror(errno));
         return 1;

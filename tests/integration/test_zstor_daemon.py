@@ -464,6 +464,39 @@ class Upkeep(DaemonTest):
         self.assertIn(b'<table id="backends">', dom.stdout)
         self.assertEqual(dom.stdout.count(b"<tr><td>"), len(self.cl.meta) + len(self.cl.data))
 
+    def test_eviction_deletes_only_stored_files_and_fs_stats_say_when_absent(self):
+        cache = self.cl.path("cache")
+        os.makedirs(cache)
+        stored = [self.cl.write("cache/s%d" % i, os.urandom(400 << 10)) for i in range(3)]
+        changed = self.cl.write("cache/changed", os.urandom(400 << 10))
+        local = self.cl.write("cache/local-only", os.urandom(400 << 10))
+        for p in stored + [changed]:
+            self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
+        with open(changed, "r+b") as f:  # changed after its store: its checksum differs
+            f.write(b"different")
+        for i, p in enumerate(stored + [changed, local]):  # s0 is the least recently used
+            os.utime(p, (1000000 + i, 1000000 + i))
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        self.cl.extra += ('zdb_data_dir_path = "%s"\nmax_zdb_data_dir_size = 1\n'
+                          'zdbfs_mountpoint = "%s"\nprometheus_port = %d\nprometheus_bind = '
+                          '"127.0.0.1"\n' % (cache, self.cl.path("no-mount"), port))
+        self.cl.write_config()
+        d = self.daemon()
+        d.wait_log("eviction in %s" % cache)
+        left = sorted(os.listdir(cache))
+        # 2 MiB in, 1 MiB allowed: every stored file goes; the changed and local ones stay
+        self.assertEqual(left, ["changed", "local-only"], d.text()[-2000:])
+        for p in stored:  # and they come back
+            self.assertEqual(self.cl.zstor("retrieve", "-f", p).rc, 0)
+        time.sleep(1.5)
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+        self.assertIn("zstor_fs_stats_up 0", body)
+        self.assertNotIn("fs_fuse_reqs", body)
+        self.assertIn("data_dir_files_evicted 3", body)
+
     def test_readiness_is_notified(self):
         ns = os.path.join(self.cl.tmp, "notify.sock")
         r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -360,7 +360,7 @@ class Usage(ZstorTestCase):
     def test_daemon_commands_say_so(self):
         rc, err = self.run_bare("monitor")
         self.assertEqual(rc, 1)
-        self.assertIn("zstor: monitor: zstor_config.toml", err)
+        self.assertIn("error: monitor: zstor_config.toml: cannot open", err)
         rc, err = self.run_bare("store", "-n", "-f", "/x")
         self.assertEqual(rc, 1)
         self.assertIn("needs the daemon", err)
