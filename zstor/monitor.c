@@ -28,7 +28,9 @@ static struct {
     bool stamps; /* time stamps on lines (not under journald, which adds its own) */
     bool debug;
     struct zcmd_session *sessions[MAX_SESSIONS];
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int printing[MAX_SESSIONS]; /* lines being written to that session's caller */
+    pthread_cond_t done;
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
 static void log_handler(enum qs_log_level level, const char *msg, void *ud)
 {
@@ -50,10 +52,22 @@ static void log_handler(enum qs_log_level level, const char *msg, void *ud)
                     msg);
         fflush(g.logf);
     }
-    /* the lines of a forwarded command also go to its caller, as in-process */
-    for (int i = 0; job && i < MAX_SESSIONS; i++)
+    /* the lines of a forwarded command also go to its caller, as in-process; written
+     * without the lock, so that a caller whose stderr blocks stalls only its own job */
+    int at = -1;
+    for (int i = 0; job && i < MAX_SESSIONS && at < 0; i++)
         if (g.sessions[i] && g.sessions[i]->job == job)
-            zcmd_print_log(g.sessions[i], level, msg);
+            at = i;
+    struct zcmd_session *target = at >= 0 ? g.sessions[at] : NULL;
+    if (target)
+        g.printing[at]++;
+    pthread_mutex_unlock(&g.mu);
+    if (!target)
+        return;
+    zcmd_print_log(target, level, msg);
+    pthread_mutex_lock(&g.mu);
+    g.printing[at]--;
+    pthread_cond_broadcast(&g.done);
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -74,9 +88,13 @@ static bool session_add(struct zcmd_session *s)
 static void session_remove(struct zcmd_session *s)
 {
     pthread_mutex_lock(&g.mu);
-    for (int i = 0; i < MAX_SESSIONS; i++)
-        if (g.sessions[i] == s)
-            g.sessions[i] = NULL;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        if (g.sessions[i] != s)
+            continue;
+        while (g.printing[i])
+            pthread_cond_wait(&g.done, &g.mu);
+        g.sessions[i] = NULL;
+    }
     pthread_mutex_unlock(&g.mu);
 }
 

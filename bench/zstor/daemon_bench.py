@@ -9,8 +9,9 @@ on local zdb servers on tmpfs,
           stored per second until the queue is empty, the daemon's peak RSS;
   backlog the daemon's RSS with M (default 100,000) items queued (meta backends down, so
           nothing drains);
-  scrub   background scrub speed at the default rate and unbounded, and a store's speed
-          while a full-speed scrub runs vs without one.
+  scrub   background scrub speed at the default rate and unbounded over 1 GiB of 8 MiB
+          files, and a store's speed while a full-speed scrub runs vs without one (run it
+          alone, --only scrub: after `queue` the pass first meets 10,000 small files).
 
     bench/zstor/daemon_bench.py --build build [--size 1G] [--files 10000] [--backlog 100000]
         [--only large,forward,queue,backlog,scrub]
@@ -219,7 +220,7 @@ class Bench:
                                                   qlen / 1048576))
 
     def scrub(self):
-        files = [self.cl.write("s/f%02d" % i, os.urandom(8 << 20)) for i in range(64)]
+        files = [self.cl.write("s/f%03d" % i, os.urandom(8 << 20)) for i in range(128)]
         self.zstor("store", "-f", self.cl.path("s"), config=self.plain)
         big = self.cl.write("s-big", os.urandom(256 << 20))
 
@@ -249,12 +250,18 @@ class Bench:
         r_def = scrub_rate(common)
         store_busy = []
         r_full = scrub_rate(common + "scrub_rate_mib_s = 0\n")
-        for _ in range(2):
+        for _ in range(3):
+            deadline = time.monotonic() + 60
+            while not json.loads(subprocess.run(
+                    [zstortest.zstor_binary(), "-c", self.cl.config, "status", "--json"],
+                    stdout=subprocess.PIPE, timeout=60).stdout)["daemon"]["scrubbing"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
             store_busy.append((256 << 20) / self.zstor("store", "-f", big))
             self.zstor("delete", "-f", big)
         self.start('scrub_interval_s = 0\n')
         store_idle = []
-        for _ in range(2):
+        for _ in range(3):
             store_idle.append((256 << 20) / self.zstor("store", "-f", big))
             self.zstor("delete", "-f", big)
         self.stop()
