@@ -27,6 +27,19 @@ struct repair_scan {
     uint64_t objects, degraded, ok, failed;
 };
 
+static void forget_damaged(struct zsd *d, const char *key)
+{
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->ndamaged; i++) {
+        if (strcmp(d->damaged[i], key) == 0) {
+            free(d->damaged[i]);
+            d->damaged[i] = d->damaged[--d->ndamaged];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* Whether the file e needs a rebuild, and why (into why). */
 static bool needs_repair(struct repair_scan *s, const struct zstor_list_entry *e, char *why,
                          size_t cap)
@@ -39,8 +52,18 @@ static bool needs_repair(struct repair_scan *s, const struct zstor_list_entry *e
     unsigned grace = d->cfg_peek->repair_grace_s;
     pthread_mutex_unlock(&d->mu);
     if (damaged) {
-        snprintf(why, cap, "damaged shards found by a scrub or a retrieve");
-        return true;
+        /* a retrieve counts a shard it could not reach as bad too: verify first, so that
+         * a backend that is only briefly away is left to the grace rule below */
+        struct zstor_scrub_result res;
+        int rc = zstor_scrub(s->z, e->path, &res);
+        bool bad = rc == QS_ECORRUPT;
+        for (unsigned p = 0; rc == 0 && p < res.nshards; p++)
+            bad |= res.bad[p] || (res.missing[p] && res.missing[p] < res.chunks);
+        if (bad) {
+            snprintf(why, cap, "damaged shards found by a scrub or a retrieve");
+            return true;
+        }
+        forget_damaged(d, e->key);
     }
     struct zstor_meta_record r;
     struct zstor_meta_open_info info;
@@ -84,19 +107,6 @@ static bool needs_repair(struct repair_scan *s, const struct zstor_list_entry *e
     }
     zstor_meta_record_free(&r);
     return need;
-}
-
-static void forget_damaged(struct zsd *d, const char *key)
-{
-    pthread_mutex_lock(&d->mu);
-    for (size_t i = 0; i < d->ndamaged; i++) {
-        if (strcmp(d->damaged[i], key) == 0) {
-            free(d->damaged[i]);
-            d->damaged[i] = d->damaged[--d->ndamaged];
-            break;
-        }
-    }
-    pthread_mutex_unlock(&d->mu);
 }
 
 static int repair_one(void *ud, const struct zstor_list_entry *e)

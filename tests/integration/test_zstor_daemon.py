@@ -547,5 +547,30 @@ class Upkeep(DaemonTest):
         r.close()
 
 
+class Grace(DaemonTest):
+    groups = (3, 2, 2)
+    extra = "repair_interval_s = 1\nrepair_grace_s = 600\nscrub_interval_s = 0\n"
+
+    def test_a_briefly_absent_backend_is_not_repaired_away(self):
+        p = self.cl.write("t.bin", os.urandom(300000))
+        self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
+        d = self.daemon()
+        st = json.loads(self.cl.zstor("status", "--json", "-f", p).out)
+        away = next(b for b in self.cl.data if b.address == st["shards"][0]["address"])
+        away.kill()
+        deadline = time.monotonic() + 30
+        while json.loads(self.cl.zstor("status", "--json").out)["daemon"]["backends_unreachable"] < 1:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.2)
+        out = os.path.join(self.cl.tmp, "t.out")
+        r = self.cl.zstor("retrieve", "-f", p, "-o", out)  # works from the others
+        self.assertEqual(r.rc, 0, r)
+        time.sleep(3.5)  # three repair passes
+        self.assertNotIn("repaired %s" % p, d.text())
+        st2 = json.loads(self.cl.zstor("status", "--json", "-f", p).out)
+        self.assertEqual([s["address"] for s in st["shards"]], [s["address"] for s in st2["shards"]])
+        away.start()
+
+
 if __name__ == "__main__":
     zstortest.main()
