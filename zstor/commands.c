@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/fmt.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "zstor/check.h"
@@ -107,21 +108,6 @@ static void report(const char *fmt, ...)
     qs_log(QS_LOG_ERROR, "%s", msg);
 }
 
-static void human(uint64_t n, char *out, size_t cap)
-{
-    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)n;
-    int i = 0;
-    while (v >= 1024 && i < 5) {
-        v /= 1024;
-        i++;
-    }
-    if (i == 0)
-        snprintf(out, cap, "%llu B", (unsigned long long)n);
-    else
-        snprintf(out, cap, "%.1f %s", v, u[i]);
-}
-
 static void progress(void *ud, const char *what, uint64_t done, uint64_t total)
 {
     struct zcmd_session *s = ud;
@@ -139,9 +125,9 @@ static void progress(void *ud, const char *what, uint64_t done, uint64_t total)
         s->last = t;
         double rate = (double)done / (t - s->start);
         char d[32], tot[32], r[32], eta[32] = "";
-        human(done, d, sizeof(d));
-        human(total, tot, sizeof(tot));
-        human((uint64_t)rate, r, sizeof(r));
+        qs_fmt_bytes(done, d, sizeof(d));
+        qs_fmt_bytes(total, tot, sizeof(tot));
+        qs_fmt_bytes((uint64_t)rate, r, sizeof(r));
         if (total > done && rate > 0) {
             unsigned sec = (unsigned)((double)(total - done) / rate);
             snprintf(eta, sizeof(eta), "  ETA %u:%02u", sec / 60, sec % 60);
@@ -727,21 +713,6 @@ static int cmd_scrub(struct cmd_ctx *c, int argc, char **argv)
     return print_scrub(file, false, &res);
 }
 
-static void json_str(const char *s)
-{
-    fputc('"', OUT);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(OUT, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(OUT, "\\u%04x", ch);
-        else
-            fputc(ch, OUT);
-    }
-    fputc('"', OUT);
-}
-
 /* ---- gc ---- */
 
 static int cmd_gc(struct cmd_ctx *c, int argc, char **argv)
@@ -829,12 +800,12 @@ static void print_name(const char *s)
 static void list_json(struct list_out *o, const struct zstor_list_entry *e)
 {
     fprintf(OUT, "%s\n  {\"path\": ", o->n > 1 ? "," : "");
-    json_str(e->path ? e->path : "");
+    qs_fput_json(OUT, e->path ? e->path : "");
     fprintf(OUT, ", \"key\": ");
-    json_str(e->key);
+    qs_fput_json(OUT, e->key);
     if (e->rc < 0) {
         fprintf(OUT, ", \"error\": ");
-        json_str(e->error ? e->error : "?");
+        qs_fput_json(OUT, e->error ? e->error : "?");
     } else {
         fprintf(OUT, ", \"size\": %llu, \"mtime\": %lld, \"checksum\": \"",
                 (unsigned long long)e->size, (long long)e->mtime);
@@ -947,9 +918,9 @@ static void print_status_json(const struct zstor_backend_status *rows, size_t n)
         const struct zstor_backend_status *s = &rows[i];
         fprintf(OUT, "%s\n  {\"role\": \"%s\", \"address\": ", i ? "," : "",
                 s->meta ? "meta" : "data");
-        json_str(s->address);
+        qs_fput_json(OUT, s->address);
         fprintf(OUT, ", \"namespace\": ");
-        json_str(s->ns);
+        qs_fput_json(OUT, s->ns);
         if (!s->meta)
             fprintf(OUT, ", \"group\": %d", s->group);
         fprintf(OUT, ", \"reachable\": %s", s->reachable ? "true" : "false");
@@ -965,7 +936,7 @@ static void print_status_json(const struct zstor_backend_status *rows, size_t n)
             fprintf(OUT, ", \"usage_percent\": null");
         if (!s->reachable) {
             fprintf(OUT, ", \"error\": ");
-            json_str(s->error);
+            qs_fput_json(OUT, s->error);
         }
         fprintf(OUT, "}");
     }
@@ -995,9 +966,9 @@ static void print_status_table(const struct zstor_backend_status *rows, size_t n
             if (s->entries != ZSTOR_UNKNOWN)
                 snprintf(obj, sizeof(obj), "%llu", (unsigned long long)s->entries);
             if (s->used != ZSTOR_UNKNOWN)
-                human(s->used, used, sizeof(used));
+                qs_fmt_bytes(s->used, used, sizeof(used));
             if (s->free != ZSTOR_UNKNOWN)
-                human(s->free, fr, sizeof(fr));
+                qs_fmt_bytes(s->free, fr, sizeof(fr));
             else
                 snprintf(fr, sizeof(fr), "unlimited");
             double u = usage_pct(s);
@@ -1038,7 +1009,7 @@ static int status_file(struct cmd_ctx *c, const char *file, bool json)
     zstor_stat_shards(c->z, &r, up, incfg);
     if (json) {
         fprintf(OUT, "{\"path\": ");
-        json_str(r.path);
+        qs_fput_json(OUT, r.path);
         fprintf(OUT, ", \"size\": %llu, \"checksum\": \"", (unsigned long long)r.size);
         print_hex(r.checksum, 16);
         fprintf(OUT,
@@ -1049,16 +1020,16 @@ static int status_file(struct cmd_ctx *c, const char *file, bool json)
             const struct zstor_meta_shard *s = &r.shard[p];
             fprintf(OUT, "%s\n  {\"index\": %u, \"absent\": %s, \"address\": ", p ? "," : "", p,
                     s->flags & ZSTOR_META_SHARD_ABSENT ? "true" : "false");
-            json_str(s->address ? s->address : "");
+            qs_fput_json(OUT, s->address ? s->address : "");
             fprintf(OUT, ", \"namespace\": ");
-            json_str(s->ns ? s->ns : "");
+            qs_fput_json(OUT, s->ns ? s->ns : "");
             fprintf(OUT, ", \"reachable\": %s, \"in_config\": %s}", up[p] ? "true" : "false",
                     incfg[p] ? "true" : "false");
         }
         fprintf(OUT, "\n]}\n");
     } else {
         char sz[32];
-        human(r.size, sz, sizeof(sz));
+        qs_fmt_bytes(r.size, sz, sizeof(sz));
         fprintf(OUT, "path:      %s\nsize:      %llu (%s)\nchecksum:  ", r.path,
                 (unsigned long long)r.size, sz);
         print_hex(r.checksum, 16);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/private.h"
+#include "util/fmt.h"
 #include "util/log.h"
 #include "util/sys.h"
 #include "zstor/store.h"
@@ -585,21 +586,6 @@ int zsd_status_rows(struct zsd *d, struct zstor_backend_status **rows, size_t *n
     return 0;
 }
 
-static void json_text(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
-        else
-            fputc(ch, out);
-    }
-    fputc('"', out);
-}
-
 void zsd_print_status(struct zsd *d, FILE *out, bool json)
 {
     struct zsq_item *items = NULL;
@@ -634,11 +620,11 @@ void zsd_print_status(struct zsd *d, FILE *out, bool json)
             if (!items[i].attempts)
                 continue;
             fprintf(out, "%s\n  {\"path\": ", k++ ? "," : "");
-            json_text(out, items[i].path);
+            qs_fput_json(out, items[i].path);
             fprintf(
                 out, ", \"attempts\": %u, \"next_try_in_ms\": %lld, \"error\": ", items[i].attempts,
                 (long long)((int64_t)items[i].next_ms > now ? (int64_t)items[i].next_ms - now : 0));
-            json_text(out, items[i].last_error);
+            qs_fput_json(out, items[i].last_error);
             fputc('}', out);
         }
         fprintf(out, "%s]}", k ? "\n" : "");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "daemon/private.h"
+#include "util/fmt.h"
 
 static uint64_t known(uint64_t v)
 {
@@ -128,18 +129,6 @@ static int html_text(struct qs_buf *b, const char *s)
     return rc;
 }
 
-static void human(uint64_t n, char *out, size_t cap)
-{
-    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)n;
-    int i = 0;
-    while (v >= 1024 && i < 5) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 int zsd_render_page(struct zsd *d, struct qs_buf *b, bool names)
 {
     struct zsq_item *items = NULL;
@@ -173,9 +162,9 @@ int zsd_render_page(struct zsd *d, struct qs_buf *b, bool names)
         double pct = -1;
         if (r->reachable) {
             if (r->used != ZSTOR_UNKNOWN)
-                human(r->used, used, sizeof(used));
+                qs_fmt_bytes(r->used, used, sizeof(used));
             if (r->free != ZSTOR_UNKNOWN)
-                human(r->free, fr, sizeof(fr));
+                qs_fmt_bytes(r->free, fr, sizeof(fr));
             else
                 snprintf(fr, sizeof(fr), "unlimited");
             if (r->entries != ZSTOR_UNKNOWN)
