@@ -386,6 +386,7 @@ static int cmd_store(struct cmd_ctx *c, int argc, char **argv)
     struct file_lock l;
     lock_file(c, file, &l);
     int rc = zstor_store(c->z, file, &o, &res);
+    t_s->bytes = res.bytes;
     unlock_file(&l);
     progress_end();
     if (rc < 0) {
@@ -423,10 +424,11 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
         o.out = NULL;
         o.out_fd = fileno(OUT);
     }
-    struct zstor_retrieve_result res;
+    struct zstor_retrieve_result res = {0};
     struct file_lock l;
     lock_file(c, file, &l);
     int rc = zstor_retrieve(c->z, file, &o, &res);
+    t_s->bytes = res.bytes;
     unlock_file(&l);
     progress_end();
     if (l.key[0] && res.bad_shards && t_s->daemon)

@@ -47,7 +47,8 @@ struct zcmd_session {
     bool tty;        /* err is a terminal: progress lines */
     bool debug;      /* -d: debug lines too */
     const atomic_int *cancel;
-    uint64_t job; /* log job of the session (set on its thread by zcmd_run) */
+    uint64_t job;   /* log job of the session (set on its thread by zcmd_run) */
+    uint64_t bytes; /* after a store or retrieve: the file bytes it moved */
     /* in-process: the config is loaded per command */
     const char *config_path;
     /* daemon: jobs run on this cluster */

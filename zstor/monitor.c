@@ -183,7 +183,7 @@ static int handle(void *ud, struct zsd_call *call)
         static const char *const counted[ZSM_NCMD] = {"store", "retrieve", "rebuild", "check"};
         for (int i = 0; i < ZSM_NCMD; i++)
             if (strcmp(argv[0], counted[i]) == 0)
-                zsd_count_command(d, (enum zsm_cmd)i, rc == 0, secs, 0);
+                zsd_count_command(d, (enum zsm_cmd)i, rc == 0, secs, s.bytes);
         session_remove(&s);
         qs_log_set_job(0);
     }

@@ -409,8 +409,12 @@ class Upkeep(DaemonTest):
         self.cl.extra += 'prometheus_port = %d\nprometheus_bind = "127.0.0.1"\n' % port
         self.cl.write_config()
         self.daemon()
+        p = self.cl.write("m.bin", os.urandom(123457))
+        self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
         body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
         self.assertIn('connection_status{address="', body)
+        self.assertIn("zstor_bytes_stored 123457", body)
+        self.assertIn('zstore_store_commands_finished{success="true"} 1', body)
         self.assertIn("zstore_store_commands_finished", body)
         page = urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10).read().decode()
         self.assertIn('<table id="backends">', page)
