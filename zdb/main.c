@@ -14,6 +14,7 @@
 #include "store/store.h"
 #include "util/guard.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/parse.h"
 #include "zdb/dump.h"
 #include "zdb/hooks.h"
@@ -314,7 +315,8 @@ static int parse_args(int argc, char **argv, struct zdb_config *cfg)
                 return fail("invalid rotate '%s'", val);
             cfg->rotate = (unsigned)v;
         } else if (!strcmp(name, "version")) {
-            printf("zdb (qsfs) %s, 0-db v2 compatible (data v3, index v4)\n", QSFS_VERSION);
+            printf("zdb (qsfs) %s (commit %s), 0-db v2 compatible (data v3, index v4)\n",
+                   qs_version(), qs_git_commit());
             exit(0);
         } else if (!strcmp(name, "help")) {
             usage(stdout);

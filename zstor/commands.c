@@ -154,6 +154,7 @@ static void progress_end(void)
 
 const char zcmd_usage[] =
     "usage: zstor [-c|--config FILE] [-d|--debug] [--log_file FILE] <command> [flags]\n"
+    "       zstor -h|--help | -V|--version\n"
     "\n"
     "commands:\n"
     "  store -f|--file PATH [-k|--key-path DIR] [-d|--delete] [-s|--save-failure]\n"

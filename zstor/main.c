@@ -19,6 +19,7 @@
 #include "daemon/client.h"
 #include "daemon/proto.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "commands.h"
 #include "monitor.h"
 
@@ -136,16 +137,19 @@ static bool forwarded(const char *config_path, int argc, char **argv, int *rc)
 
 int main(int argc, char **argv)
 {
-    static const struct option lo[] = {
-        {"config", required_argument, NULL, 'c'},   {"debug", no_argument, NULL, 'd'},
-        {"log_file", required_argument, NULL, 'L'}, {"log-file", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
+                                       {"debug", no_argument, NULL, 'd'},
+                                       {"log_file", required_argument, NULL, 'L'},
+                                       {"log-file", required_argument, NULL, 'L'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"version", no_argument, NULL, 'V'},
+                                       {NULL, 0, NULL, 0}};
     const char *config_path = "zstor_config.toml";
     const char *log_file = NULL;
     int ch;
     opterr = 0; /* flag_error says what is wrong, in one line */
     /* "+": stop at the command, whose own flags (store -d) come after it */
-    while ((ch = getopt_long(argc, argv, "+:c:dh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:c:dhV", lo, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_path = optarg;
@@ -158,6 +162,10 @@ int main(int argc, char **argv)
             break;
         case 'h':
             fputs(zcmd_usage, stdout);
+            return 0;
+        case 'V':
+            printf("zstor (qsfs) %s (commit %s), 0-stor_v2 compatible\n", qs_version(),
+                   qs_git_commit());
             return 0;
         default:
             return flag_error(ch, argv);
