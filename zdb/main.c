@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include <systemd/sd-daemon.h>
+
 #include "util/guard.h"
 #include "util/log.h"
 #include "util/version.h"
@@ -459,7 +461,10 @@ int main(int argc, char **argv)
     }
     qs_log(QS_LOG_INFO, "listening on %s, index %s, data %s, pid %d", server.zdbid,
            server.store->index_root, server.store->data_root, (int)getpid());
+    /* systemd Type=notify: ready once listening (a no-op without NOTIFY_SOCKET) */
+    sd_notifyf(0, "READY=1\nSTATUS=listening on %s\nMAINPID=%ld", server.zdbid, (long)getpid());
     int sig = zdb_server_run(&server);
+    sd_notify(0, "STOPPING=1");
     qs_log(QS_LOG_INFO, "stopping (signal %d)", sig);
     if (cfg.hook)
         hooks_stop();
