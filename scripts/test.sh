@@ -21,3 +21,9 @@ cd "$build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --output-on-failure -j2 --timeout 900
+if [ "$build" = build ] && [ -z "${QSFS_SKIP_PACKAGE:-}" ]; then
+  # the Debian package, built, installed with dpkg, tried and purged (changes this
+  # machine's /usr: QSFS_SKIP_PACKAGE=1 skips it)
+  cd ..
+  tests/package/test_package.py
+fi
