@@ -347,7 +347,9 @@ class Upkeep(DaemonTest):
         self.cl.write_config()
         p = self.cl.write("h.bin", os.urandom(300000))
         self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
-        b = next(b for b in self.cl.data if b.entries())
+        # a data shard (positions 0..k-1): a retrieve reads those, parity only when needed
+        st = json.loads(self.cl.zstor("status", "--json", "-f", p).out)
+        b = next(b for b in self.cl.data if b.address == st["shards"][0]["address"])
         with b.client() as c:
             key = (0).to_bytes(8, "little")
             v = bytearray(c.cmd("GET", key))
@@ -562,8 +564,11 @@ class Grace(DaemonTest):
         self.assertEqual(self.cl.zstor("store", "-f", p).rc, 0)
         d = self.daemon()
         st = json.loads(self.cl.zstor("status", "--json", "-f", p).out)
-        held = {s["address"] for s in st["shards"]}  # in the group of three: a move is possible
-        away = next(b for b in self.cl.data if b.group == 0 and b.address in held)
+        # a data shard's backend (a retrieve reads those), in the group of three if one is
+        # there (a move is possible then: without the fix the shard would move)
+        data_pos = [s["address"] for s in st["shards"] if s["index"] < 4]
+        by_addr = {b.address: b for b in self.cl.data}
+        away = next((by_addr[a] for a in data_pos if by_addr[a].group == 0), by_addr[data_pos[0]])
         away.kill()  # the daemon's last probe (at its start) still says it is up
         out = os.path.join(self.cl.tmp, "t.out")
         r = self.cl.zstor("retrieve", "-f", p, "-o", out)  # works from the others
