@@ -21,10 +21,14 @@
 
 /* ---- repair ---- */
 
+#define REPAIR_SAME_FAILURES 5 /* rebuilds in a row failing alike end the pass early */
+
 struct repair_scan {
     struct zsd *d;
     struct zstor_ctx *z;
     uint64_t objects, degraded, ok, failed;
+    int last_rc;    /* code of the last failed rebuild */
+    unsigned alike; /* failures in a row with that code */
 };
 
 static void forget_damaged(struct zsd *d, const char *key)
@@ -74,7 +78,14 @@ static bool needs_repair(struct repair_scan *s, const struct zstor_list_entry *e
     }
     bool need = false;
     const struct zstor_config *cfg = zstor_ctx_config(s->z);
-    if (info.ok < cfg->meta.nbackends) {
+    /* a missing metadata piece can only be written again when every meta backend answers
+     * (metadata writes need them all): while one is down, its piece is not damage */
+    bool meta_up = true;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->nbks; i++)
+        meta_up &= !(d->bks[i].meta && d->bks[i].down_since_ms);
+    pthread_mutex_unlock(&d->mu);
+    if (info.ok < cfg->meta.nbackends && meta_up) {
         snprintf(why, cap, "%u of %zu metadata pieces good", info.ok, cfg->meta.nbackends);
         need = true;
     }
@@ -140,12 +151,23 @@ static int repair_one(void *ud, const struct zstor_list_entry *e)
                qs_err_msg());
         zsd_note_error(d, "repair of a file failed: %s", qs_err_msg());
     }
+    /* a cause that fails every rebuild (a meta backend down that health has not marked
+     * yet, no placement while a group is short) would fail the rest of the pass too */
+    s->alike = rc < 0 && rc != QS_ENOTFOUND ? (rc == s->last_rc ? s->alike + 1 : 1) : 0;
+    s->last_rc = rc;
     pthread_mutex_lock(&d->mu);
     if (rc == 0)
         d->repairs_ok++;
     else if (rc != QS_ENOTFOUND)
         d->repairs_failed++;
     pthread_mutex_unlock(&d->mu);
+    if (s->alike >= REPAIR_SAME_FAILURES) {
+        qs_log(QS_LOG_WARN,
+               "repair pass ended early: %u rebuilds in a row failed alike; the "
+               "next pass tries again",
+               s->alike);
+        return QS_EAGAIN;
+    }
     return 0;
 }
 
