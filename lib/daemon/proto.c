@@ -90,7 +90,7 @@ int zsd_frame_next(const uint8_t *p, size_t n, enum zsd_type *type, const uint8_
     return 0;
 }
 
-static char *get_str(const uint8_t *p, size_t n, size_t *off)
+static char *get_str(const uint8_t *p, size_t n, size_t *off, bool *nomem)
 {
     if (n - *off < 4)
         return NULL;
@@ -98,8 +98,10 @@ static char *get_str(const uint8_t *p, size_t n, size_t *off)
     if (l > ZSD_ARG_MAX || n - *off - 4 < l || memchr(p + *off + 4, 0, l))
         return NULL;
     char *s = malloc((size_t)l + 1);
-    if (!s)
+    if (!s) {
+        *nomem = true;
         return NULL;
+    }
     memcpy(s, p + *off + 4, l);
     s[l] = '\0';
     *off += 4 + l;
@@ -117,15 +119,20 @@ int zsd_req_decode(const uint8_t *p, size_t n, struct zsd_req *r)
     if (!(r->argv = calloc(argc + 1, sizeof(*r->argv))))
         return qs_err_set(QS_ENOMEM, "out of memory");
     size_t off = 4;
+    bool nomem = false;
     for (uint32_t i = 0; i < argc; i++) {
-        if (!(r->argv[i] = get_str(p, n, &off))) {
+        if (!(r->argv[i] = get_str(p, n, &off, &nomem))) {
             zsd_req_free(r);
+            if (nomem)
+                return qs_err_set(QS_ENOMEM, "out of memory");
             return qs_err_set(QS_EPROTO, "daemon protocol: bad argument %u", i + 1);
         }
         r->argc++;
     }
-    if (!(r->cwd = get_str(p, n, &off)) || n - off != 1) {
+    if (!(r->cwd = get_str(p, n, &off, &nomem)) || n - off != 1) {
         zsd_req_free(r);
+        if (nomem)
+            return qs_err_set(QS_ENOMEM, "out of memory");
         return qs_err_set(QS_EPROTO, "daemon protocol: bad request tail");
     }
     r->flags = p[off];

@@ -120,6 +120,7 @@ static size_t frame(uint8_t *out, const struct enc *p)
 struct dec {
     const uint8_t *p;
     size_t n, off;
+    bool nomem; /* a string could not be allocated: not damage */
 };
 
 static bool get_u8(struct dec *d, unsigned *v)
@@ -157,8 +158,10 @@ static bool get_str(struct dec *d, char **out, size_t min, size_t max)
     if (memchr(d->p + d->off, 0, len))
         return false;
     char *s = malloc((size_t)len + 1);
-    if (!s)
+    if (!s) {
+        d->nomem = true;
         return false;
+    }
     memcpy(s, d->p + d->off, len);
     s[len] = '\0';
     d->off += len;
@@ -265,10 +268,18 @@ static int bad(const struct zsq *q, size_t off, const char *why)
     return qs_err_set(QS_ECORRUPT, "queue %s: damaged record at offset %zu: %s", q->path, off, why);
 }
 
+/* A record that did not decode: damage, unless an allocation failed on the way. */
+static int bad_or_nomem(const struct zsq *q, const struct dec *d, size_t off, const char *why)
+{
+    if (d->nomem)
+        return qs_err_set(QS_ENOMEM, "queue %s: out of memory reading it", q->path);
+    return bad(q, off, why);
+}
+
 /* Applies one record's payload (at file offset off, for messages). */
 static int apply(struct zsq *q, const uint8_t *p, size_t n, size_t off)
 {
-    struct dec d = {p, n, 0};
+    struct dec d = {p, n, 0, false};
     unsigned type;
     uint64_t id;
     if (!get_u8(&d, &type) || !get_u64(&d, &id))
@@ -290,11 +301,12 @@ static int apply(struct zsq *q, const uint8_t *p, size_t n, size_t off)
         unsigned flags;
         e->it.id = id;
         e->it.last_error = strdup("");
+        d.nomem = !e->it.last_error;
         if (!e->it.last_error || !get_u8(&d, &flags) || (flags & ~ZSQ_FLAGS) ||
             !get_u64(&d, &e->it.added_ms) || !get_str(&d, &e->it.path, 1, ZSQ_PATH_MAX) ||
             !get_str(&d, &e->it.key_path, 0, ZSQ_PATH_MAX) || d.off != d.n) {
             entry_free(e);
-            return bad(q, off, "bad add record");
+            return bad_or_nomem(q, &d, off, "bad add record");
         }
         e->it.flags = flags;
         e->it.next_ms = e->it.added_ms;
@@ -318,7 +330,7 @@ static int apply(struct zsq *q, const uint8_t *p, size_t n, size_t off)
         if (!get_u32(&d, &attempts) || !get_u64(&d, &next) || !get_str(&d, &err, 0, ZSQ_ERR_MAX) ||
             d.off != d.n) {
             free(err);
-            return bad(q, off, "bad failure record");
+            return bad_or_nomem(q, &d, off, "bad failure record");
         }
         free(e->it.last_error);
         e->it.last_error = err;
