@@ -10,7 +10,7 @@ pair, with the faults a storage grid sees (docs/faults.md).
     g.cleanup()                                          # processes, links, namespaces, tmpfs
 
 Addresses are 10.<a>.<i>.1 (this side) and 10.<a>.<i>.2 (the host), with <a> picked per
-grid from 200..249 so that grids of concurrent runs do not collide; every namespace, link
+grid among 200..249 from those no interface uses, so that concurrent grids do not collide; every namespace, link
 and mount the grid made is removed by cleanup, also after a failure.
 """
 
@@ -183,7 +183,12 @@ class Grid:
                  disk_mb=None, extra=""):
         self.tmp = tempfile.mkdtemp(prefix="qsfs-grid-")
         self.token = os.urandom(3).hex()
-        self.octet = 200 + random.Random(self.token).randrange(50)
+        # a second octet no interface uses yet (another grid may be running)
+        used = sh("ip", "-o", "addr").stdout.decode()
+        free = [a for a in range(200, 250) if (" 10.%d." % a) not in used]
+        if not free:
+            raise RuntimeError("no free 10.200-249 address block for a grid")
+        self.octet = random.Random(self.token).choice(free)
         self.proxies = proxies
         self.root = os.path.join(self.tmp, "root")
         os.makedirs(self.root)
