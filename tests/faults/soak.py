@@ -25,6 +25,11 @@ import grid as gridmod  # noqa: E402
 import zstortest  # noqa: E402
 
 
+# the faults the soak draws from (QSFS_SOAK_FAULTS=kill,daemon,... narrows it)
+KINDS = os.environ.get("QSFS_SOAK_FAULTS", "kill,pause,partition,delay,reset,corrupt,"
+                       "blackhole,refuse,daemon").split(",")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -44,19 +49,41 @@ def main():
     g.extra += ('socket = "%s"\nhealth_interval_s = 2\nrepair_interval_s = 5\n'
                 'repair_grace_s = 10\nscrub_interval_s = 60\nscrub_rate_mib_s = 50\n' % sock)
     g.write_config()
-    log = open(os.path.join(g.tmp, "daemon.log"), "wb")
-    daemon = subprocess.Popen([zstortest.zstor_binary(), "-c", g.config, "monitor"],
-                              stdout=log, stderr=log)
+    log = open(os.path.join(g.tmp, "daemon.log"), "ab")
+    procs = {}
+
+    def daemon_log():
+        with open(os.path.join(g.tmp, "daemon.log"), errors="replace") as f:
+            return f.read()
+
+    def start_daemon():
+        before = daemon_log().count(" serving ")
+        procs["daemon"] = subprocess.Popen([zstortest.zstor_binary(), "-c", g.config, "monitor"],
+                                           stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while daemon_log().count(" serving ") <= before:
+            assert time.monotonic() < deadline, "daemon did not start"
+            time.sleep(0.05)
+
+    def daemon_status():
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return json.loads(g.zstor("status", "--json").out)["daemon"]
+            except (ValueError, KeyError):
+                assert time.monotonic() < deadline, "no status from the daemon"
+                time.sleep(0.5)
+
+    def kill_daemon():
+        procs["daemon"].kill()
+        procs["daemon"].wait(30)
+    start_daemon()
     ledger = {}
     stats = {"stores": 0, "stores_refused": 0, "retrieves": 0, "retrieves_failed": 0,
              "wrong_bytes": 0, "bytes_stored": 0}
     faults = {}
     to_full = []
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock):
-            assert time.monotonic() < deadline, "daemon did not start"
-            time.sleep(0.05)
         end = time.monotonic() + args.minutes * 60
         active = None  # (kind, host, undo)
         next_fault = time.monotonic() + 5
@@ -107,12 +134,14 @@ def main():
                 next_fault = time.monotonic() + rnd.uniform(3, 8)
                 continue
             host = rnd.choice(g.data + g.meta)
-            kind = rnd.choice(["kill", "pause", "partition", "delay", "reset", "corrupt",
-                               "blackhole", "refuse"])
+            kind = rnd.choice(KINDS)
             if host.role == "meta" and kind in ("kill", "partition", "pause"):
-                kind = rnd.choice(["delay", "reset"])  # stores need every meta backend
+                kind = "delay"  # stores need every meta backend: slow it instead
             faults[kind] = faults.get(kind, 0) + 1
-            if kind == "kill":
+            if kind == "daemon":  # kill -9 of the zstor daemon (commands run in-process meanwhile)
+                kill_daemon()
+                active = (kind, None, start_daemon)
+            elif kind == "kill":
                 host.kill()
                 active = (kind, host, host.start)
             elif kind == "pause":
@@ -142,7 +171,7 @@ def main():
         # everything healed: let the daemon finish its repairs, then verify every file
         t0 = time.monotonic()
         while time.monotonic() - t0 < 300:
-            st = json.loads(g.zstor("status", "--json").out)["daemon"]
+            st = daemon_status()
             if st["backends_unreachable"] == 0 and not st["repairing"] and st["queue_length"] == 0:
                 break
             time.sleep(1)
@@ -160,14 +189,14 @@ def main():
                 corrupt.append(p)
             else:
                 verified_bytes += len(b)
-        st = json.loads(g.zstor("status", "--json").out)["daemon"]
+        st = daemon_status()
         print("soak summary")
         print("  stores: %d (%d acknowledged, %d refused with an error), %.1f MiB stored"
               % (stats["stores"], len(ledger), stats["stores_refused"], stats["bytes_stored"] / 1048576))
         print("  retrieves during faults: %d (%d failed with an error, %d returned wrong bytes)"
               % (stats["retrieves"], stats["retrieves_failed"], stats["wrong_bytes"]))
         print("  faults injected: %s" % ", ".join("%s %d" % kv for kv in sorted(faults.items())))
-        print("  repairs by the daemon: %d done, %d failed, %d passes; scrub: %d files verified"
+        print("  repairs by the daemon (since its last start): %d done, %d failed, %d passes; scrub: %d files verified"
               % (st["repairs_succeeded"], st["repairs_failed"], st["repair_passes"], st["scrub_files"]))
         if to_full:
             ts = sorted(t for _, t in to_full)
@@ -194,11 +223,13 @@ def main():
         print("soak: %s" % ("PASS: nothing lost" if ok else "FAIL"))
         return 0 if ok else 1
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        daemon = procs.get("daemon")
+        if daemon and daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
         log.close()
         g.cleanup()
 
