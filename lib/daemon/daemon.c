@@ -575,6 +575,18 @@ void zsd_free(struct zsd *d)
 
 /* ---- status ---- */
 
+size_t zsd_queue_snapshot(struct zsd *d, struct zsq_item **items, size_t *failing)
+{
+    size_t n = 0;
+    *items = NULL;
+    *failing = 0;
+    if (zsq_list(d->q, items, &n) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        *failing += (*items)[i].attempts > 0;
+    return n;
+}
+
 int zsd_status_rows(struct zsd *d, struct zstor_backend_status **rows, size_t *n)
 {
     pthread_mutex_lock(&d->mu);
@@ -588,13 +600,9 @@ int zsd_status_rows(struct zsd *d, struct zstor_backend_status **rows, size_t *n
 
 void zsd_print_status(struct zsd *d, FILE *out, bool json)
 {
-    struct zsq_item *items = NULL;
-    size_t nitems = 0;
-    if (zsq_list(d->q, &items, &nitems) < 0)
-        nitems = 0;
-    size_t failing = 0;
-    for (size_t i = 0; i < nitems; i++)
-        failing += items[i].attempts > 0;
+    struct zsq_item *items;
+    size_t failing;
+    size_t nitems = zsd_queue_snapshot(d, &items, &failing);
     int64_t now = zsd_wall_ms();
     pthread_mutex_lock(&d->mu);
     unsigned st[4] = {0};

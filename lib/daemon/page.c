@@ -17,13 +17,10 @@ int zsd_render_metrics(struct zsd *d, struct qs_buf *out)
 {
     struct zsm_state st;
     memset(&st, 0, sizeof(st));
-    size_t qlen = zsq_len(d->q), failing = 0;
-    struct zsq_item *items = NULL;
-    size_t nitems = 0;
-    if (zsq_list(d->q, &items, &nitems) == 0)
-        for (size_t i = 0; i < nitems; i++)
-            failing += items[i].attempts > 0;
-    zsq_items_free(items, nitems);
+    struct zsq_item *items;
+    size_t failing;
+    size_t qlen = zsd_queue_snapshot(d, &items, &failing);
+    zsq_items_free(items, qlen);
     uint64_t fs_failures;
     zsd_fs_snapshot(d, &st.fs, &fs_failures);
     pthread_mutex_lock(&d->mu);
@@ -131,13 +128,9 @@ static int html_text(struct qs_buf *b, const char *s)
 
 int zsd_render_page(struct zsd *d, struct qs_buf *b, bool names)
 {
-    struct zsq_item *items = NULL;
-    size_t nitems = 0;
-    if (zsq_list(d->q, &items, &nitems) < 0)
-        nitems = 0;
-    size_t failing = 0;
-    for (size_t i = 0; i < nitems; i++)
-        failing += items[i].attempts > 0;
+    struct zsq_item *items;
+    size_t failing;
+    size_t nitems = zsd_queue_snapshot(d, &items, &failing);
     int64_t now = zsd_wall_ms();
     pthread_mutex_lock(&d->mu);
     int rc = qs_buf_appendf(

@@ -92,6 +92,9 @@ enum zsd_state zsd_row_state(const struct zstor_backend_status *r);
 const char *zsd_state_name(enum zsd_state s);
 /* A copy of rows[0..n) in one block whose strings follow the rows. */
 struct zstor_backend_status *zsd_rows_dup(const struct zstor_backend_status *rows, size_t n);
+/* The queue's items (copies, free with zsq_items_free; none when the list fails) and how
+ * many of them have failed at least once. */
+size_t zsd_queue_snapshot(struct zsd *d, struct zsq_item **items, size_t *failing);
 /* A job on the cluster for the daemon's own work (cancelled at stop); NULL on failure. */
 struct zstor_ctx *zsd_job(struct zsd *d, zstor_progress_fn progress, void *ud);
 
