@@ -1,0 +1,632 @@
+/* File data: blocks of fs->bs bytes in the data namespace, a per-file cache of clean and
+ * dirty blocks, write-back on flush, fsync, release, memory pressure and the timer.
+ *
+ * A block value holds the bytes that exist (a short last block is stored short); bytes
+ * past it read as zeros. A block is rewritten in place (SET of its key) except after a
+ * truncation cut it, which writes a new value and frees the old one at the commit, so a
+ * crash before that commit still finds the old bytes.
+ */
+#include <errno.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/private.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define MAX_FILE_SIZE (1ull << 44)       /* 16 TiB */
+#define FLUSH_AT      (4u * 1024 * 1024) /* dirty bytes of one file that start a write-back */
+
+static uint32_t bslot(const struct inode *in, uint64_t idx)
+{
+    return (uint32_t)((idx * 0x9E3779B97F4A7C15ull) >> 32) & (in->bcap - 1);
+}
+
+static struct blk *cache_find(struct inode *in, uint64_t idx)
+{
+    if (!in->bcap)
+        return NULL;
+    for (struct blk *b = in->btab[bslot(in, idx)]; b; b = b->next)
+        if (b->idx == idx)
+            return b;
+    return NULL;
+}
+
+static int cache_insert(struct inode *in, struct blk *b)
+{
+    if (in->nblk + 1 > in->bcap) {
+        uint32_t nc = in->bcap ? in->bcap * 2 : 16;
+        struct blk **nt = calloc(nc, sizeof *nt);
+        if (!nt)
+            return -ENOMEM;
+        struct blk **old = in->btab;
+        uint32_t oc = in->bcap;
+        in->btab = nt;
+        in->bcap = nc;
+        for (uint32_t i = 0; i < oc; i++)
+            for (struct blk *p = old[i], *nx; p; p = nx) {
+                nx = p->next;
+                uint32_t s = bslot(in, p->idx);
+                p->next = nt[s];
+                nt[s] = p;
+            }
+        free(old);
+    }
+    uint32_t s = bslot(in, b->idx);
+    b->next = in->btab[s];
+    in->btab[s] = b;
+    in->nblk++;
+    return 0;
+}
+
+static uint64_t map_key(const struct inode *in, uint64_t idx)
+{
+    return idx < in->a.nblocks ? in->map[idx] : 0;
+}
+
+/* Removes b from the cache and frees it (io held; mu held when b is dirty: counters). */
+static void cache_drop(struct qs_fs *fs, struct inode *in, struct blk *b)
+{
+    struct blk **pp = &in->btab[bslot(in, b->idx)];
+    while (*pp && *pp != b)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = b->next;
+    in->nblk--;
+    if (b->dirty) {
+        in->ndirty--;
+        atomic_fetch_sub(&fs->dirty_bytes, fs->bs);
+        if (map_key(in, b->idx) == 0 && in->nnew)
+            in->nnew--;
+    }
+    atomic_fetch_sub(&fs->cached_bytes, fs->bs);
+    free(b->data);
+    free(b);
+}
+
+void file_drop_cache(struct qs_fs *fs, struct inode *in)
+{
+    for (uint32_t i = 0; i < in->bcap; i++)
+        while (in->btab[i])
+            cache_drop(fs, in, in->btab[i]);
+}
+
+/* Drops clean blocks, least recently used first, until at most keep clean remain. */
+static void cache_trim(struct qs_fs *fs, struct inode *in, unsigned keep)
+{
+    while (in->nblk - in->ndirty > keep) {
+        struct blk *old = NULL;
+        for (uint32_t i = 0; i < in->bcap; i++)
+            for (struct blk *b = in->btab[i]; b; b = b->next)
+                if (!b->dirty && (!old || b->used < old->used))
+                    old = b;
+        if (!old)
+            return;
+        atomic_fetch_add(&fs->c.full, 1);
+        cache_drop(fs, in, old);
+    }
+}
+
+static struct blk *blk_new(struct qs_fs *fs, uint64_t idx)
+{
+    struct blk *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->data = calloc(1, fs->bs);
+    if (!b->data) {
+        free(b);
+        return NULL;
+    }
+    b->idx = idx;
+    atomic_fetch_add(&fs->cached_bytes, fs->bs);
+    return b;
+}
+
+/* Copies a stored block value into b (checks its length). */
+static int blk_fill(struct qs_fs *fs, struct inode *in, struct blk *b, const uint8_t *v, size_t n)
+{
+    if (n > fs->bs) {
+        qs_err_set(QS_ECORRUPT, "block %llu has %zu bytes (block size %u)",
+                   (unsigned long long)b->idx, n, fs->bs);
+        return fs_errno(fs, QS_ECORRUPT, "reading a block", in->ino);
+    }
+    memcpy(b->data, v, n);
+    b->len = (uint32_t)n;
+    return 0;
+}
+
+/* Fetches the given blocks (keys non-zero) in one batch into fresh cache entries. */
+static int fetch_blocks(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n)
+{
+    if (n == 0)
+        return 0;
+    struct qs_zdb_op *ops = calloc(n, sizeof *ops);
+    uint8_t(*keys)[8] = calloc(n, 8);
+    if (!ops || !keys) {
+        free(ops);
+        free(keys);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        qs_put64(keys[i], map_key(in, idx[i]));
+        ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_GET, .key = keys[i], .key_len = 8};
+    }
+    int rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, n);
+    if (rc) {
+        if (rc == QS_ENOTFOUND)
+            qs_err_set(QS_ECORRUPT, "a block of the file is missing from the data namespace");
+        rc = fs_errno(fs, rc == QS_ENOTFOUND ? QS_ECORRUPT : rc, "reading blocks", in->ino);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct blk *b = blk_new(fs, idx[i]);
+        if (!b) {
+            rc = -ENOMEM;
+            break;
+        }
+        rc = blk_fill(fs, in, b, ops[i].reply, ops[i].reply_len);
+        if (rc == 0)
+            rc = cache_insert(in, b);
+        if (rc) {
+            atomic_fetch_sub(&fs->cached_bytes, fs->bs);
+            free(b->data);
+            free(b);
+        }
+    }
+    fs_op_free(ops, n);
+    free(ops);
+    free(keys);
+    return rc;
+}
+
+/* Pins the regular file ino (mu taken and released). */
+static int pin_file(struct qs_fs *fs, uint64_t ino, struct inode **out)
+{
+    FS_LOCK(fs);
+    int rc = inode_get(fs, ino, out);
+    if (rc == 0 && S_ISDIR((*out)->a.mode))
+        rc = -EISDIR;
+    else if (rc == 0 && !S_ISREG((*out)->a.mode))
+        rc = -EINVAL;
+    if (rc == 0)
+        (*out)->pins++;
+    FS_UNLOCK(fs);
+    return rc;
+}
+
+static void unpin_file(struct qs_fs *fs, struct inode *in)
+{
+    FS_LOCK(fs);
+    inode_unpin(fs, in);
+    FS_UNLOCK(fs);
+}
+
+int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *buf, size_t *got)
+{
+    *got = 0;
+    struct inode *in;
+    int rc = pin_file(fs, ino, &in);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&in->io);
+    FS_LOCK(fs);
+    uint64_t size = in->a.size;
+    FS_UNLOCK(fs);
+    if (off >= size || n == 0)
+        goto out;
+    uint64_t end = off + n < size ? off + n : size;
+    uint64_t first = off / fs->bs, last = (end - 1) / fs->bs;
+    /* fetch every missing stored block of the range in one batch */
+    uint64_t want[64];
+    size_t nw = 0;
+    for (uint64_t i = first; i <= last && rc == 0; i++) {
+        if (cache_find(in, i)) {
+            atomic_fetch_add(&fs->c.hit, 1);
+            continue;
+        }
+        if (map_key(in, i) == 0)
+            continue;
+        atomic_fetch_add(&fs->c.miss, 1);
+        want[nw++] = i;
+        if (nw == 64) {
+            rc = fetch_blocks(fs, in, want, nw);
+            nw = 0;
+        }
+    }
+    if (rc == 0)
+        rc = fetch_blocks(fs, in, want, nw);
+    for (uint64_t i = first; i <= last && rc == 0; i++) {
+        uint64_t bstart = i * fs->bs;
+        uint64_t s = off > bstart ? off - bstart : 0;
+        uint64_t e = end - bstart < fs->bs ? end - bstart : fs->bs;
+        uint8_t *dst = buf + (bstart + s - off);
+        struct blk *b = cache_find(in, i);
+        if (!b) {
+            memset(dst, 0, e - s);
+            continue;
+        }
+        b->used = ++in->tick;
+        memcpy(dst, b->data + s, e - s); /* bytes past b->len are zeros */
+    }
+    if (rc == 0) {
+        *got = end - off;
+        atomic_fetch_add(&fs->c.rbytes, *got);
+    }
+    cache_trim(fs, in, fs->cache_blocks);
+out:
+    pthread_mutex_unlock(&in->io);
+    unpin_file(fs, in);
+    return rc;
+}
+
+/* Marks b dirty (io and mu held). */
+static void blk_dirty(struct qs_fs *fs, struct inode *in, struct blk *b)
+{
+    if (b->dirty)
+        return;
+    b->dirty = true;
+    in->ndirty++;
+    atomic_fetch_add(&fs->dirty_bytes, fs->bs);
+    if (map_key(in, b->idx) == 0 || b->cow)
+        in->nnew += map_key(in, b->idx) == 0;
+    if (!in->on_dlist) {
+        in->on_dlist = true;
+        in->dnext = fs->dlist;
+        fs->dlist = in;
+    }
+}
+
+/* The cached block idx, read from the store first unless whole (io held). */
+static int blk_get(struct qs_fs *fs, struct inode *in, uint64_t idx, bool whole, struct blk **out)
+{
+    struct blk *b = cache_find(in, idx);
+    if (b) {
+        *out = b;
+        return 0;
+    }
+    if (!whole && map_key(in, idx)) {
+        int rc = fetch_blocks(fs, in, &idx, 1);
+        if (rc)
+            return rc;
+        *out = cache_find(in, idx);
+        return 0;
+    }
+    b = blk_new(fs, idx);
+    if (!b)
+        return -ENOMEM;
+    if (cache_insert(in, b)) {
+        atomic_fetch_sub(&fs->cached_bytes, fs->bs);
+        free(b->data);
+        free(b);
+        return -ENOMEM;
+    }
+    *out = b;
+    return 0;
+}
+
+int file_flush_locked(struct qs_fs *fs, struct inode *in)
+{
+    if (in->ndirty == 0)
+        return 0;
+    size_t n = in->ndirty, k = 0;
+    struct blk **bl = calloc(n, sizeof *bl);
+    struct qs_zdb_op *ops = calloc(n, sizeof *ops);
+    uint8_t(*keys)[8] = calloc(n, 8);
+    int rc = 0;
+    if (!bl || !ops || !keys) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    bool linear = true;
+    for (uint32_t i = 0; i < in->bcap; i++)
+        for (struct blk *b = in->btab[i]; b; b = b->next)
+            if (b->dirty && k < n)
+                bl[k++] = b;
+    FS_LOCK(fs);
+    for (size_t i = 0; i < k; i++) {
+        uint64_t key = bl[i]->cow ? 0 : map_key(in, bl[i]->idx);
+        ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_SET, .val = bl[i]->data, .val_len = bl[i]->len};
+        if (key) {
+            qs_put64(keys[i], key);
+            ops[i].key = keys[i];
+            ops[i].key_len = 8;
+            linear = false;
+        }
+    }
+    FS_UNLOCK(fs);
+    rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, k);
+    FS_LOCK(fs);
+    for (size_t i = 0; i < k; i++) {
+        struct blk *b = bl[i];
+        if (ops[i].result != 0)
+            continue;
+        if (ops[i].key_len == 0) {
+            if (ops[i].reply_len != 8) {
+                if (!rc)
+                    rc = qs_err_set(QS_EPROTO, "the data store returned no key for a block");
+                continue;
+            }
+            uint64_t nk = qs_le64(ops[i].reply), old = map_key(in, b->idx);
+            if (b->idx >= in->a.nblocks) {
+                if (map_reserve(in, b->idx + 1)) {
+                    rc = QS_ENOMEM;
+                    (void)keyvec_push(&fs->free_data, nk);
+                    continue;
+                }
+                in->a.nblocks = b->idx + 1;
+            }
+            if (old) {
+                if (keyvec_push(&fs->free_data, old))
+                    qs_log(QS_LOG_WARN, "out of memory: block value %llu leaks",
+                           (unsigned long long)old);
+            } else {
+                in->nalloc++;
+                if (in->nnew)
+                    in->nnew--;
+            }
+            in->map[b->idx] = nk;
+            in->pdirty[b->idx / QS_FS_PAGE_KEYS] = 1;
+            inode_dirty(fs, in);
+        }
+        b->dirty = false;
+        b->cow = false;
+        in->ndirty--;
+        atomic_fetch_sub(&fs->dirty_bytes, fs->bs);
+    }
+    FS_UNLOCK(fs);
+    atomic_fetch_add(linear ? &fs->c.lflush : &fs->c.rflush, 1);
+    if (rc)
+        rc = fs_errno(fs, rc, "writing blocks", in->ino);
+out:
+    if (ops)
+        fs_op_free(ops, k);
+    free(bl);
+    free(ops);
+    free(keys);
+    return rc;
+}
+
+int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf, size_t n,
+                bool append, uint64_t *written_at)
+{
+    struct inode *in;
+    int rc = pin_file(fs, ino, &in);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&in->io);
+    FS_LOCK(fs);
+    if (append)
+        off = in->a.size;
+    FS_UNLOCK(fs);
+    if (written_at)
+        *written_at = off;
+    if (off > MAX_FILE_SIZE || n > MAX_FILE_SIZE - off) {
+        rc = -EFBIG;
+        goto out;
+    }
+    size_t done = 0;
+    while (done < n && rc == 0) {
+        uint64_t pos = off + done, idx = pos / fs->bs;
+        uint32_t s = (uint32_t)(pos % fs->bs);
+        uint32_t cnt = (uint32_t)(n - done < fs->bs - s ? n - done : fs->bs - s);
+        struct blk *b;
+        /* a block needs no read when the write covers all of it that exists */
+        FS_LOCK(fs);
+        uint64_t size = in->a.size;
+        FS_UNLOCK(fs);
+        bool whole = (s == 0 && cnt == fs->bs) || (s == 0 && idx * fs->bs + cnt >= size) ||
+                     idx * fs->bs >= size; /* nothing is stored past the end */
+        if ((rc = blk_get(fs, in, idx, whole, &b)) != 0)
+            break;
+        memcpy(b->data + s, buf + done, cnt);
+        if (s + cnt > b->len)
+            b->len = s + cnt;
+        b->used = ++in->tick;
+        FS_LOCK(fs);
+        blk_dirty(fs, in, b);
+        FS_UNLOCK(fs);
+        done += cnt;
+    }
+    FS_LOCK(fs);
+    if (done) {
+        if (off + done > in->a.size)
+            in->a.size = off + done;
+        in->a.mtime = in->a.ctime = fs_now();
+        inode_dirty(fs, in);
+        atomic_fetch_add(&fs->c.wbytes, done);
+    }
+    FS_UNLOCK(fs);
+    if (rc == 0 &&
+        ((size_t)in->ndirty * fs->bs >= FLUSH_AT || atomic_load(&fs->dirty_bytes) > fs->dirty_max))
+        rc = file_flush_locked(fs, in);
+    cache_trim(fs, in, fs->cache_blocks);
+out:
+    pthread_mutex_unlock(&in->io);
+    unpin_file(fs, in);
+    return rc;
+}
+
+/* Zeroes [s, e) of block idx, which exists (io held). */
+static int zero_part(struct qs_fs *fs, struct inode *in, uint64_t idx, uint32_t s, uint32_t e,
+                     bool cut)
+{
+    struct blk *b;
+    int rc = blk_get(fs, in, idx, false, &b);
+    if (rc)
+        return rc;
+    if (s < b->len)
+        memset(b->data + s, 0, (e < b->len ? e : b->len) - s);
+    FS_LOCK(fs);
+    if (cut) {
+        if (b->len > s)
+            b->len = s;
+        if (map_key(in, idx))
+            b->cow = true;
+    }
+    blk_dirty(fs, in, b);
+    FS_UNLOCK(fs);
+    return 0;
+}
+
+/* Frees whole blocks [from, to) (io held). */
+static void free_blocks(struct qs_fs *fs, struct inode *in, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from; i < to; i++) {
+        struct blk *b = cache_find(in, i);
+        FS_LOCK(fs);
+        if (b)
+            cache_drop(fs, in, b);
+        if (map_key(in, i)) {
+            if (keyvec_push(&fs->free_data, in->map[i]))
+                qs_log(QS_LOG_WARN, "out of memory: block value leaks");
+            in->map[i] = 0;
+            in->pdirty[i / QS_FS_PAGE_KEYS] = 1;
+            in->nalloc--;
+            inode_dirty(fs, in);
+        }
+        FS_UNLOCK(fs);
+    }
+    /* cached blocks past the map (never written) */
+    for (uint32_t i = 0; i < in->bcap; i++)
+        for (struct blk *b = in->btab[i], *nx; b; b = nx) {
+            nx = b->next;
+            if (b->idx >= from && b->idx < to) {
+                FS_LOCK(fs);
+                cache_drop(fs, in, b);
+                FS_UNLOCK(fs);
+            }
+        }
+}
+
+int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size)
+{
+    if (size > MAX_FILE_SIZE)
+        return -EFBIG;
+    FS_LOCK(fs);
+    uint64_t old = in->a.size;
+    FS_UNLOCK(fs);
+    if (size < old) {
+        uint64_t keep = (size + fs->bs - 1) / fs->bs;
+        uint64_t top = in->a.nblocks;
+        for (uint32_t i = 0; i < in->bcap; i++)
+            for (struct blk *b = in->btab[i]; b; b = b->next)
+                if (b->idx + 1 > top)
+                    top = b->idx + 1;
+        free_blocks(fs, in, keep, top > keep ? top : keep);
+        if (size % fs->bs) {
+            uint64_t idx = size / fs->bs;
+            struct blk *b = cache_find(in, idx);
+            if (b || map_key(in, idx)) {
+                int rc = zero_part(fs, in, idx, (uint32_t)(size % fs->bs), fs->bs, true);
+                if (rc)
+                    return rc;
+            }
+        }
+        FS_LOCK(fs);
+        if (in->a.nblocks > keep)
+            in->a.nblocks = keep;
+        FS_UNLOCK(fs);
+    }
+    FS_LOCK(fs);
+    in->a.size = size;
+    inode_dirty(fs, in);
+    FS_UNLOCK(fs);
+    return 0;
+}
+
+int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+    if (len == 0)
+        return -EINVAL;
+    if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+        return -EOPNOTSUPP;
+    if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+        return -EOPNOTSUPP;
+    if (off > MAX_FILE_SIZE || len > MAX_FILE_SIZE - off)
+        return -EFBIG;
+    struct inode *in;
+    int rc = pin_file(fs, ino, &in);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&in->io);
+    FS_LOCK(fs);
+    uint64_t size = in->a.size;
+    FS_UNLOCK(fs);
+    uint64_t end = off + len;
+    if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+        uint64_t zend = end < size ? end : size;
+        uint64_t bs = fs->bs;
+        for (uint64_t pos = off; pos < zend && rc == 0;) {
+            uint64_t idx = pos / bs, bend = (idx + 1) * bs;
+            uint64_t e = zend < bend ? zend : bend;
+            if (pos % bs == 0 && (e == bend || e == size))
+                free_blocks(fs, in, idx, idx + 1);
+            else if (cache_find(in, idx) || map_key(in, idx))
+                rc = zero_part(fs, in, idx, (uint32_t)(pos % bs), (uint32_t)(e - idx * bs), false);
+            pos = e;
+        }
+    }
+    FS_LOCK(fs);
+    if (rc == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > in->a.size)
+        in->a.size = end;
+    if (rc == 0 && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) || end > size)) {
+        in->a.mtime = in->a.ctime = fs_now();
+        inode_dirty(fs, in);
+    }
+    FS_UNLOCK(fs);
+    pthread_mutex_unlock(&in->io);
+    unpin_file(fs, in);
+    return rc;
+}
+
+int qs_fs_flush(struct qs_fs *fs, uint64_t ino)
+{
+    struct inode *in;
+    int rc = pin_file(fs, ino, &in);
+    if (rc)
+        return rc == -EISDIR || rc == -EINVAL ? 0 : rc;
+    pthread_mutex_lock(&in->io);
+    rc = file_flush_locked(fs, in);
+    pthread_mutex_unlock(&in->io);
+    unpin_file(fs, in);
+    return rc;
+}
+
+int qs_fs_open_file(struct qs_fs *fs, uint64_t ino)
+{
+    FS_LOCK(fs);
+    struct inode *in;
+    int rc = inode_get(fs, ino, &in);
+    if (rc == 0)
+        in->opens++;
+    FS_UNLOCK(fs);
+    return rc;
+}
+
+int qs_fs_release(struct qs_fs *fs, uint64_t ino)
+{
+    FS_LOCK(fs);
+    struct inode *in;
+    int rc = inode_get(fs, ino, &in);
+    if (rc == 0)
+        in->pins++;
+    FS_UNLOCK(fs);
+    if (rc)
+        return rc;
+    int frc = 0;
+    if (S_ISREG(in->a.mode)) {
+        pthread_mutex_lock(&in->io);
+        bool last = in->opens <= 1;
+        if (in->a.nlink > 0)
+            frc = file_flush_locked(fs, in);
+        if (last && frc == 0)
+            cache_trim(fs, in, 0);
+        pthread_mutex_unlock(&in->io);
+    }
+    FS_LOCK(fs);
+    if (in->opens)
+        in->opens--;
+    inode_unpin(fs, in);
+    FS_UNLOCK(fs);
+    return frc;
+}

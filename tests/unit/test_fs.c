@@ -1,0 +1,519 @@
+/* lib/fs without FUSE, on the in-memory store: semantics, persistence, crashes at every
+ * point of a commit, freed values, large files and directories, corrupt values. */
+#include <dirent.h>
+#include <errno.h>
+#include <linux/falloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include <cmocka.h>
+
+#include "fs/fs.h"
+#include "fs/kv.h"
+#include "util/mem.h"
+
+#define R QS_FS_ROOT_INO
+
+static struct qs_fs *mount_kv(struct qs_fs_kv *kv)
+{
+    struct qs_fs_opts o = {.kv = kv, .block_size = 4096, .cache_blocks = 4};
+    struct qs_fs *fs = NULL;
+    int rc = qs_fs_open(&fs, &o);
+    if (rc)
+        print_error("mount: %s\n", qs_err_msg());
+    assert_int_equal(rc, 0);
+    return fs;
+}
+
+static uint64_t mkfile(struct qs_fs *fs, uint64_t parent, const char *name, const char *content)
+{
+    struct stat st;
+    assert_int_equal(qs_fs_mknod(fs, parent, name, S_IFREG | 0644, 0, 1000, 1000, &st), 0);
+    if (content)
+        assert_int_equal(
+            qs_fs_write(fs, st.st_ino, 0, (const uint8_t *)content, strlen(content), false, NULL),
+            0);
+    return st.st_ino;
+}
+
+static uint64_t look(struct qs_fs *fs, uint64_t parent, const char *name)
+{
+    struct stat st;
+    int rc = qs_fs_lookup(fs, parent, name, &st);
+    return rc ? 0 : st.st_ino;
+}
+
+static void expect_content(struct qs_fs *fs, uint64_t ino, const char *want)
+{
+    uint8_t buf[256];
+    size_t got;
+    assert_int_equal(qs_fs_read(fs, ino, 0, sizeof buf, buf, &got), 0);
+    assert_int_equal(got, strlen(want));
+    assert_memory_equal(buf, want, got);
+}
+
+/* ---- a consistency check: every entry resolves, link counts add up ---- */
+
+struct walk {
+    struct qs_fs *fs;
+    uint64_t inos[4096];
+    unsigned links[4096];
+    unsigned n, dirs;
+    char names[512][256];
+    uint64_t kids[512];
+    unsigned nk;
+};
+
+static int collect(void *ud, const char *name, const struct stat *st, uint64_t ino, unsigned type,
+                   uint64_t next)
+{
+    struct walk *w = ud;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return 0;
+    assert_true(w->nk < 512);
+    snprintf(w->names[w->nk], sizeof w->names[w->nk], "%s", name);
+    w->kids[w->nk++] = ino;
+    return 0;
+}
+
+static void count_link(struct walk *w, uint64_t ino)
+{
+    for (unsigned i = 0; i < w->n; i++)
+        if (w->inos[i] == ino) {
+            w->links[i]++;
+            return;
+        }
+    assert_true(w->n < 4096);
+    w->inos[w->n] = ino;
+    w->links[w->n++] = 1;
+}
+
+static void walk_dir(struct walk *w, uint64_t dir, unsigned depth)
+{
+    assert_true(depth < 64);
+    struct walk sub = {0};
+    struct walk *k = calloc(1, sizeof *k);
+    assert_non_null(k);
+    (void)sub;
+    assert_int_equal(qs_fs_readdir(w->fs, dir, 0, false, collect, k), 0);
+    struct stat dst;
+    assert_int_equal(qs_fs_getattr(w->fs, dir, &dst), 0);
+    unsigned subdirs = 0;
+    for (unsigned i = 0; i < k->nk; i++) {
+        struct stat st;
+        assert_int_equal(qs_fs_lookup(w->fs, dir, k->names[i], &st), 0);
+        assert_int_equal(st.st_ino, k->kids[i]);
+        if (S_ISDIR(st.st_mode)) {
+            subdirs++;
+            w->dirs++;
+            walk_dir(w, st.st_ino, depth + 1);
+        } else {
+            count_link(w, st.st_ino);
+        }
+        qs_fs_forget(w->fs, st.st_ino, 1);
+    }
+    assert_int_equal(dst.st_nlink, 2 + subdirs);
+    free(k);
+}
+
+static void fsck(struct qs_fs *fs)
+{
+    struct walk *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->fs = fs;
+    walk_dir(w, R, 0);
+    for (unsigned i = 0; i < w->n; i++) {
+        struct stat st;
+        assert_int_equal(qs_fs_getattr(fs, w->inos[i], &st), 0);
+        assert_int_equal(st.st_nlink, w->links[i]);
+    }
+    free(w);
+}
+
+/* ---- tests ---- */
+
+static void test_basics(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    struct stat st;
+    uint64_t a = mkfile(fs, R, "a", "hello");
+    assert_int_equal(qs_fs_mknod(fs, R, "a", S_IFREG | 0644, 0, 0, 0, &st), -EEXIST);
+    assert_int_equal(qs_fs_mkdir(fs, R, "d", 0755, 1000, 1000, &st), 0);
+    uint64_t d = st.st_ino;
+    assert_int_equal(st.st_nlink, 2);
+    assert_int_equal(qs_fs_getattr(fs, R, &st), 0);
+    assert_int_equal(st.st_nlink, 3);
+    mkfile(fs, d, "inner", "x");
+    assert_int_equal(qs_fs_rmdir(fs, R, "d"), -ENOTEMPTY);
+    assert_int_equal(qs_fs_unlink(fs, R, "d"), -EISDIR);
+    assert_int_equal(qs_fs_rmdir(fs, R, "a"), -ENOTDIR);
+    assert_int_equal(qs_fs_symlink(fs, R, "s", "a", 0, 0, &st), 0);
+    char tgt[16];
+    assert_int_equal(qs_fs_readlink(fs, st.st_ino, tgt, sizeof tgt), 0);
+    assert_string_equal(tgt, "a");
+    assert_int_equal(qs_fs_link(fs, a, d, "hard", &st), 0);
+    assert_int_equal(st.st_nlink, 2);
+    assert_int_equal(qs_fs_link(fs, d, R, "dirlink", &st), -EPERM);
+    /* rename: over a file, directory moves, exchange, noreplace, loops */
+    mkfile(fs, R, "b", "bbb");
+    assert_int_equal(qs_fs_rename(fs, R, "b", R, "a", QS_FS_RENAME_NOREPLACE), -EEXIST);
+    assert_int_equal(qs_fs_rename(fs, R, "b", R, "a", 0), 0);
+    expect_content(fs, look(fs, R, "a"), "bbb");
+    assert_int_equal(qs_fs_getattr(fs, a, &st), 0);
+    assert_int_equal(st.st_nlink, 1); /* old a lives on as d/hard */
+    assert_int_equal(qs_fs_mkdir(fs, R, "e", 0755, 0, 0, &st), 0);
+    uint64_t e = st.st_ino;
+    assert_int_equal(qs_fs_rename(fs, R, "e", d, "e2", 0), 0);
+    assert_int_equal(qs_fs_getattr(fs, R, &st), 0);
+    assert_int_equal(st.st_nlink, 3);
+    assert_int_equal(qs_fs_getattr(fs, d, &st), 0);
+    assert_int_equal(st.st_nlink, 3);
+    assert_int_equal(look(fs, e, ".."), d);
+    assert_int_equal(qs_fs_rename(fs, R, "d", e, "x", 0), -EINVAL); /* into itself */
+    assert_int_equal(qs_fs_rename(fs, R, "a", d, "e2", 0), -EISDIR);
+    assert_int_equal(qs_fs_rename(fs, d, "e2", R, "a", 0), -ENOTDIR);
+    assert_int_equal(qs_fs_rename(fs, d, "e2", R, "a", QS_FS_RENAME_EXCHANGE), 0);
+    assert_int_equal(look(fs, R, "a"), e);
+    assert_int_equal(look(fs, e, ".."), R);
+    assert_int_equal(qs_fs_getattr(fs, d, &st), 0);
+    assert_int_equal(st.st_nlink, 2);
+    /* xattrs */
+    assert_int_equal(qs_fs_setxattr(fs, e, "user.k", "v1", 2, XATTR_REPLACE), -ENODATA);
+    assert_int_equal(qs_fs_setxattr(fs, e, "user.k", "v1", 2, 0), 0);
+    assert_int_equal(qs_fs_setxattr(fs, e, "user.k", "v2", 2, XATTR_CREATE), -EEXIST);
+    char xb[16];
+    assert_int_equal(qs_fs_getxattr(fs, e, "user.k", xb, sizeof xb), 2);
+    assert_int_equal(qs_fs_getxattr(fs, e, "user.k", xb, 1), -ERANGE);
+    assert_int_equal(qs_fs_listxattr(fs, e, xb, sizeof xb), 7);
+    assert_int_equal(qs_fs_setxattr(fs, e, "bogus.k", "v", 1, 0), -EOPNOTSUPP);
+    /* 32-bit ids and nanoseconds */
+    struct stat in = {.st_uid = 4000000000u, .st_gid = 3000000000u};
+    in.st_mtim.tv_sec = 1234567890;
+    in.st_mtim.tv_nsec = 123456789;
+    assert_int_equal(
+        qs_fs_setattr(fs, e, &in, QS_FS_SET_UID | QS_FS_SET_GID | QS_FS_SET_MTIME, &st), 0);
+    fsck(fs);
+    assert_int_equal(qs_fs_close(fs), 0);
+    /* everything back after a remount */
+    fs = mount_kv(kv);
+    assert_int_equal(qs_fs_getattr(fs, e, &st), 0);
+    assert_int_equal(st.st_uid, 4000000000u);
+    assert_int_equal(st.st_gid, 3000000000u);
+    assert_int_equal(st.st_mtim.tv_nsec, 123456789);
+    assert_int_equal(qs_fs_getxattr(fs, e, "user.k", xb, sizeof xb), 2);
+    assert_memory_equal(xb, "v1", 2);
+    expect_content(fs, look(fs, d, "hard"), "hello");
+    expect_content(fs, look(fs, d, "inner"), "x");
+    fsck(fs);
+    assert_int_equal(qs_fs_close(fs), 0);
+    kv->free(kv);
+}
+
+static void test_truncate_punch(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    uint64_t f = mkfile(fs, R, "f", NULL);
+    uint8_t buf[5 * 4096];
+    memset(buf, 0xab, sizeof buf);
+    assert_int_equal(qs_fs_write(fs, f, 0, buf, sizeof buf, false, NULL), 0);
+    assert_int_equal(qs_fs_sync(fs), 0);
+    /* shrink into a block, sync, grow: the cut bytes read as zeros */
+    struct stat in = {.st_size = 5000}, st;
+    assert_int_equal(qs_fs_setattr(fs, f, &in, QS_FS_SET_SIZE, &st), 0);
+    assert_int_equal(qs_fs_sync(fs), 0);
+    in.st_size = sizeof buf;
+    assert_int_equal(qs_fs_setattr(fs, f, &in, QS_FS_SET_SIZE, &st), 0);
+    uint8_t out[sizeof buf];
+    size_t got;
+    assert_int_equal(qs_fs_read(fs, f, 0, sizeof out, out, &got), 0);
+    assert_int_equal(got, sizeof buf);
+    for (size_t i = 0; i < sizeof out; i++)
+        assert_int_equal(out[i], i < 5000 ? 0xab : 0);
+    /* the same after a remount, from the store */
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    assert_int_equal(qs_fs_read(fs, f, 0, sizeof out, out, &got), 0);
+    for (size_t i = 0; i < sizeof out; i++)
+        assert_int_equal(out[i], i < 5000 ? 0xab : 0);
+    /* punching whole blocks frees their values */
+    assert_int_equal(qs_fs_write(fs, f, 0, buf, sizeof buf, false, NULL), 0);
+    assert_int_equal(qs_fs_sync(fs), 0);
+    uint64_t v0, b0, v1, b1;
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &v0, &b0);
+    assert_int_equal(
+        qs_fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 3 * 4096), 0);
+    assert_int_equal(qs_fs_sync(fs), 0);
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &v1, &b1);
+    assert_int_equal(v1, v0 - 2); /* blocks 1 and 2 entirely, 0 and 3 in part */
+    assert_int_equal(qs_fs_read(fs, f, 0, sizeof out, out, &got), 0);
+    for (size_t i = 0; i < sizeof out; i++)
+        assert_int_equal(out[i], i >= 100 && i < 100 + 3 * 4096 ? 0 : 0xab);
+    assert_int_equal(qs_fs_getattr(fs, f, &st), 0);
+    assert_int_equal(st.st_size, sizeof buf);
+    assert_int_equal(qs_fs_close(fs), 0);
+    kv->free(kv);
+}
+
+/* Deleting everything gives every value back. */
+static void test_values_freed(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    assert_int_equal(qs_fs_close(fs), 0);
+    uint64_t m0, d0, x;
+    qs_fs_kv_mem_count(kv, QS_FS_META, &m0, &x);
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &d0, &x);
+    fs = mount_kv(kv);
+    struct stat st;
+    assert_int_equal(qs_fs_mkdir(fs, R, "dir", 0755, 0, 0, &st), 0);
+    uint64_t dir = st.st_ino;
+    uint8_t blob[70 * 4096]; /* more blocks than fit in the inode: map pages */
+    memset(blob, 7, sizeof blob);
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        uint64_t f = mkfile(fs, dir, name, NULL);
+        assert_int_equal(qs_fs_write(fs, f, 0, blob, i % 50 == 0 ? sizeof blob : 10, false, NULL),
+                         0);
+        qs_fs_forget(fs, f, 1);
+    }
+    assert_int_equal(qs_fs_sync(fs), 0);
+    qs_fs_forget(fs, dir, 1);
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    fsck(fs);
+    uint64_t f = look(fs, dir, "f050");
+    uint8_t out[sizeof blob];
+    size_t got;
+    assert_int_equal(qs_fs_read(fs, f, 0, sizeof out, out, &got), 0);
+    assert_int_equal(got, sizeof blob);
+    assert_memory_equal(out, blob, sizeof blob);
+    qs_fs_forget(fs, f, 1);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "f%03d", i);
+        assert_int_equal(qs_fs_unlink(fs, dir, name), 0);
+    }
+    assert_int_equal(qs_fs_rmdir(fs, R, "dir"), 0);
+    assert_int_equal(qs_fs_close(fs), 0);
+    uint64_t m1, d1;
+    qs_fs_kv_mem_count(kv, QS_FS_META, &m1, &x);
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &d1, &x);
+    assert_int_equal(m1, m0);
+    assert_int_equal(d1, d0);
+    kv->free(kv);
+}
+
+/* An unlinked file that is still open lives until released; after a crash while it was
+ * open, the next mount frees it. */
+static void test_orphans(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    assert_int_equal(qs_fs_close(fs), 0);
+    uint64_t m0, d0, x;
+    qs_fs_kv_mem_count(kv, QS_FS_META, &m0, &x);
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &d0, &x);
+    fs = mount_kv(kv);
+    uint64_t f = mkfile(fs, R, "f", "data that outlives its name");
+    assert_int_equal(qs_fs_open_file(fs, f), 0);
+    assert_int_equal(qs_fs_unlink(fs, R, "f"), 0);
+    assert_int_equal(qs_fs_sync(fs), 0);
+    expect_content(fs, f, "data that outlives its name");
+    struct qs_fs_kv *crash;
+    assert_int_equal(qs_fs_kv_mem_clone(kv, &crash), 0);
+    assert_int_equal(qs_fs_release(fs, f), 0);
+    qs_fs_forget(fs, f, 1);
+    assert_int_equal(qs_fs_close(fs), 0);
+    uint64_t m1, d1;
+    qs_fs_kv_mem_count(kv, QS_FS_META, &m1, &x);
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &d1, &x);
+    assert_int_equal(m1, m0);
+    assert_int_equal(d1, d0);
+    /* the crashed copy: mounting frees the orphan and the pre-allocated keys */
+    struct qs_fs *fs2 = mount_kv(crash);
+    assert_int_equal(qs_fs_close(fs2), 0);
+    qs_fs_kv_mem_count(crash, QS_FS_META, &m1, &x);
+    qs_fs_kv_mem_count(crash, QS_FS_DATA, &d1, &x);
+    assert_int_equal(m1, m0);
+    assert_int_equal(d1, d0);
+    crash->free(crash);
+    kv->free(kv);
+}
+
+/* A crash after any number of store operations of a commit leaves a filesystem that
+ * mounts, is consistent, and is either before or after that commit. */
+static void test_crash_every_op(void **state)
+{
+    for (long cut = 0; cut < 400; cut++) {
+        struct qs_fs_kv *kv;
+        assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+        struct qs_fs *fs = mount_kv(kv);
+        struct stat st;
+        assert_int_equal(qs_fs_mkdir(fs, R, "keep", 0755, 0, 0, &st), 0);
+        uint64_t keep = st.st_ino;
+        mkfile(fs, keep, "old", "old bytes");
+        assert_int_equal(qs_fs_sync(fs), 0);
+        /* a second commit with creations, a rename, a removal and file data */
+        assert_int_equal(qs_fs_mkdir(fs, R, "new", 0755, 0, 0, &st), 0);
+        for (int i = 0; i < 20; i++) {
+            char n[16];
+            snprintf(n, sizeof n, "n%d", i);
+            mkfile(fs, st.st_ino, n, "fresh");
+        }
+        assert_int_equal(qs_fs_rename(fs, keep, "old", R, "moved", 0), 0);
+        qs_fs_kv_mem_fail_after(kv, cut);
+        int rc = qs_fs_sync(fs);
+        struct qs_fs_kv *after;
+        assert_int_equal(qs_fs_kv_mem_clone(kv, &after), 0);
+        qs_fs_kv_mem_fail_after(kv, -1);
+        (void)qs_fs_close(fs);
+        kv->free(kv);
+        fs = mount_kv(after);
+        fsck(fs);
+        uint64_t moved = look(fs, R, "moved"), old = look(fs, keep, "old");
+        assert_true((moved != 0) != (old != 0)); /* one name, never both or none */
+        expect_content(fs, moved ? moved : old, "old bytes");
+        uint64_t nd = look(fs, R, "new");
+        if (moved) {
+            assert_true(nd != 0);
+            for (int i = 0; i < 20; i++) {
+                char n[16];
+                snprintf(n, sizeof n, "n%d", i);
+                expect_content(fs, look(fs, nd, n), "fresh");
+            }
+        } else {
+            assert_int_equal(nd, 0);
+        }
+        assert_int_equal(qs_fs_close(fs), 0);
+        after->free(after);
+        if (rc == 0)
+            break; /* the commit went through within the budget: every cut is covered */
+    }
+}
+
+/* a readdir callback that takes 100 entries at a time */
+struct page100 {
+    unsigned n;
+    uint64_t last;
+};
+
+static int cb(void *ud, const char *nm, const struct stat *st, uint64_t ino, unsigned type,
+              uint64_t next)
+{
+    struct page100 *c = ud;
+    if (c->n == 100)
+        return 1;
+    c->n++;
+    c->last = next;
+    return 0;
+}
+
+static void test_big_directory(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "entry-%05d", i);
+        qs_fs_forget(fs, mkfile(fs, R, name, NULL), 1);
+        if (i % 1000 == 999)
+            assert_int_equal(qs_fs_sync(fs), 0);
+    }
+    for (int i = 0; i < 3000; i += 3) {
+        snprintf(name, sizeof name, "entry-%05d", i);
+        assert_int_equal(qs_fs_unlink(fs, R, name), 0);
+    }
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    struct walk *w = calloc(1, sizeof *w);
+    /* count entries across several readdir calls resuming at offsets */
+    unsigned total = 0;
+    uint64_t off = 0;
+    for (int round = 0; round < 1000; round++) {
+        struct page100 c = {0};
+        assert_int_equal(qs_fs_readdir(fs, R, off, false, cb, &c), 0);
+        if (c.n == 0)
+            break;
+        total += c.n;
+        off = c.last;
+    }
+    assert_int_equal(total, 2 + 2000);
+    free(w);
+    assert_int_equal(look(fs, R, "entry-00000"), 0);
+    assert_true(look(fs, R, "entry-00001") != 0);
+    assert_int_equal(qs_fs_close(fs), 0);
+    kv->free(kv);
+}
+
+static void test_corrupt_values(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    uint64_t f = mkfile(fs, R, "f", "content");
+    struct stat st;
+    assert_int_equal(qs_fs_mkdir(fs, R, "d", 0755, 0, 0, &st), 0);
+    uint64_t d = st.st_ino;
+    mkfile(fs, d, "g", "x");
+    assert_int_equal(qs_fs_close(fs), 0);
+    assert_int_equal(qs_fs_kv_mem_put(kv, QS_FS_META, f, "garbage", 7), 0);
+    fs = mount_kv(kv);
+    assert_int_equal(qs_fs_lookup(fs, R, "f", &st), -EIO);
+    assert_int_equal(qs_fs_getattr(fs, f, &st), -EIO);
+    assert_int_equal(qs_fs_lookup(fs, R, "d", &st), 0); /* the rest still works */
+    (void)qs_fs_close(fs);
+    /* a header that is not ours */
+    struct qs_fs_kv *kv2;
+    assert_int_equal(qs_fs_kv_mem_new(&kv2), 0);
+    assert_int_equal(qs_fs_kv_mem_put(kv2, QS_FS_META, 0, "hello", 5), 0);
+    struct qs_fs_opts o = {.kv = kv2};
+    assert_int_not_equal(qs_fs_open(&fs, &o), 0);
+    assert_non_null(strstr(qs_err_msg(), "meta namespace"));
+    kv2->free(kv2);
+    kv->free(kv);
+}
+
+/* A store that fails: errors come back as EIO, and once it works again nothing is lost. */
+static void test_store_failure(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    uint64_t f = mkfile(fs, R, "f", "before");
+    qs_fs_kv_mem_fail_after(kv, 0);
+    assert_int_equal(qs_fs_fsync(fs, f, false), -EIO);
+    struct stat st;
+    assert_int_equal(qs_fs_mknod(fs, R, "g", S_IFREG | 0644, 0, 0, 0, &st), 0); /* pool keys */
+    qs_fs_kv_mem_fail_after(kv, -1);
+    assert_int_equal(qs_fs_fsync(fs, f, false), 0);
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    expect_content(fs, look(fs, R, "f"), "before");
+    assert_true(look(fs, R, "g") != 0);
+    fsck(fs);
+    assert_int_equal(qs_fs_close(fs), 0);
+    kv->free(kv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basics),         cmocka_unit_test(test_truncate_punch),
+        cmocka_unit_test(test_values_freed),   cmocka_unit_test(test_orphans),
+        cmocka_unit_test(test_crash_every_op), cmocka_unit_test(test_big_directory),
+        cmocka_unit_test(test_corrupt_values), cmocka_unit_test(test_store_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
