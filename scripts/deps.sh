@@ -5,8 +5,9 @@ set -euo pipefail
 pkgs=(build-essential libsystemd-dev cmake ninja-build pkg-config clang libclang-rt-14-dev
       libisal-dev libssl-dev libsodium-dev libsnappy-dev libzstd-dev liblz4-dev
       libhiredis-dev libfuse3-dev fuse3 libmicrohttpd-dev libcmocka-dev
-      python3 python3-cryptography redis-server redis-tools time prometheus chromium
-      scdoc man-db bash-completion systemd debhelper dpkg-dev lintian)
+      python3 python3-cryptography sqlite3 git redis-server redis-tools time prometheus chromium
+      scdoc man-db bash-completion systemd debhelper dpkg-dev lintian
+      autoconf automake)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

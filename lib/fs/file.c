@@ -217,7 +217,7 @@ int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *
     uint64_t end = off + n < size ? off + n : size;
     uint64_t first = off / fs->bs, last = (end - 1) / fs->bs;
     /* fetch every missing stored block of the range in one batch */
-    uint64_t want[64];
+    uint64_t want[64] = {0};
     size_t nw = 0;
     for (uint64_t i = first; i <= last && rc == 0; i++) {
         if (cache_find(in, i)) {
