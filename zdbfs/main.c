@@ -19,6 +19,7 @@
 
 #include "fs/fs.h"
 #include "fs/kv.h"
+#include "loop.h"
 #include "ops.h"
 #include "util/log.h"
 #include "util/version.h"
@@ -33,7 +34,7 @@ struct opts {
     int port;
     struct nsopt ns[3];
     char *size, *logfile, *blocksize;
-    int autons, background, nocache, cachesize, timeout_ms, conns, commit_ms, nowriteback;
+    int autons, background, nocache, cachesize, timeout_ms, conns, commit_ms, nowriteback, spin_us;
     int version, help;
 };
 
@@ -67,6 +68,7 @@ static const struct fuse_opt optspec[] = {
     O("timeout=%d", timeout_ms),
     O("conns=%d", conns),
     O("commit=%d", commit_ms),
+    O("spin=%d", spin_us),
     {"autons", offsetof(struct opts, autons), 1},
     {"background", offsetof(struct opts, background), 1},
     {"nocache", offsetof(struct opts, nocache), 1},
@@ -111,6 +113,7 @@ static void usage(const char *prog)
            "timeout=MS       bound of one zdb exchange, retries included (default 10000)\n"
            "conns=N          connections per namespace (default 4)\n"
            "commit=MS        background commit period (default 1000)\n"
+           "spin=US          poll the FUSE device this long before sleeping (default 0)\n"
            "blocksize=BYTES  block size of a new filesystem (default 128K)\n"
            "plus FUSE options: allow_other, ro, max_threads=N, ...\n",
            prog);
@@ -176,6 +179,7 @@ int main(int argc, char **argv)
     struct opts o;
     memset(&o, 0, sizeof o);
     o.commit_ms = -1;
+    o.spin_us = -1;
     if (fuse_opt_parse(&args, &o, optspec, NULL) != 0)
         return 2;
     if (o.help) {
@@ -301,13 +305,10 @@ int main(int argc, char **argv)
     if (fo.singlethread) {
         rc = fuse_session_loop(se);
     } else {
-        struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-        fuse_loop_cfg_set_clone_fd(cfg, fo.clone_fd);
-        fuse_loop_cfg_set_max_threads(cfg, fo.max_threads ? fo.max_threads : 16);
-        fuse_loop_cfg_set_idle_threads(cfg,
-                                       fo.max_idle_threads != UINT_MAX ? fo.max_idle_threads : 4);
-        rc = fuse_session_loop_mt(se, cfg);
-        fuse_loop_cfg_destroy(cfg);
+        rc = zdbfs_loop(se, fo.max_threads && fo.max_threads != 10 ? fo.max_threads : 6,
+                        o.spin_us > 0 ? (unsigned)o.spin_us : 0);
+        if (rc == -ENODEV)
+            rc = 0;
     }
     rc = rc != 0;
     fuse_session_unmount(se);

@@ -320,7 +320,7 @@ static bool valid_type(uint32_t mode)
 int qs_fs_dinode_decode(const uint8_t *p, size_t n, struct qs_fs_dinode *d)
 {
     memset(d, 0, sizeof *d);
-    size_t body;
+    size_t body = 0;
     int rc = crc_check(p, n, "inode", &body);
     if (rc)
         return rc;
@@ -473,7 +473,7 @@ int qs_fs_page_encode(const uint64_t *keys, uint32_t n, uint8_t **out, size_t *l
 
 int qs_fs_page_decode(const uint8_t *p, size_t n, uint64_t keys[QS_FS_PAGE_KEYS])
 {
-    size_t body;
+    size_t body = 0;
     int rc = crc_check(p, n, "map page", &body);
     if (rc)
         return rc;
@@ -518,7 +518,7 @@ int qs_fs_bucket_decode(const uint8_t *p, size_t n, struct qs_fs_dent **out, uin
 {
     *out = NULL;
     *count = 0;
-    size_t body;
+    size_t body = 0;
     int rc = crc_check(p, n, "directory bucket", &body);
     if (rc)
         return rc;
@@ -609,7 +609,7 @@ static int rd_keys(struct rd *r, uint32_t *n, uint64_t **k)
 int qs_fs_journal_decode(const uint8_t *p, size_t n, struct qs_fs_journal *j)
 {
     memset(j, 0, sizeof *j);
-    size_t body;
+    size_t body = 0;
     int rc = crc_check(p, n, "journal", &body);
     if (rc)
         return rc;
@@ -669,7 +669,7 @@ int qs_fs_slot_encode(const struct qs_fs_slot *s, const uint8_t *body, uint8_t *
 int qs_fs_slot_decode(const uint8_t *p, size_t n, struct qs_fs_slot *s)
 {
     memset(s, 0, sizeof *s);
-    size_t body;
+    size_t body = 0;
     int rc = crc_check(p, n, "journal slot", &body);
     if (rc)
         return rc;
