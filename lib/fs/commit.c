@@ -694,8 +694,11 @@ static int recover(struct qs_fs *fs)
     if (rc == 0 && slot.nparts)
         rc = batch_keys(fs, QS_FS_META, QS_ZDB_DEL, slot.parts, slot.nparts, true);
     FS_LOCK(fs);
+    /* the keys pre-allocated at that commit: given back (and forgotten, should this mount
+     * have made them itself, as an upgrade does) */
     for (uint32_t i = 0; i < j.npool && rc == 0; i++)
         rc = keyvec_push(&fs->free_meta, j.pool[i]);
+    fs->pool.n = 0;
     for (uint32_t i = 0; i < j.norphans && rc == 0; i++) {
         struct inode *in;
         int e = inode_get(fs, j.orphans[i], &in);
@@ -788,11 +791,8 @@ int qs_fs_open(struct qs_fs **out, const struct qs_fs_opts *o)
     if ((rc = check_side(fs, QS_FS_DATA, fresh)) != 0 ||
         (rc = check_side(fs, QS_FS_TEMP, fresh)) != 0)
         goto fail;
-    if (fs->hdr.version == QS_FS_LAYOUT_V1) {
-        rc = qs_err_set(QS_EINVAL, "meta namespace holds a 0-db-fs (layout 1) filesystem: "
-                                   "upgrading it is not supported yet");
+    if (fs->hdr.version == QS_FS_LAYOUT_V1 && (rc = fs_upgrade_v1(fs)) != 0)
         goto fail;
-    }
     /* the last commit first: nothing may be loaded before it is re-applied */
     if ((rc = recover(fs)) != 0)
         goto fail;

@@ -363,6 +363,24 @@ int inode_get(struct qs_fs *fs, uint64_t ino, struct inode **out)
     return 0;
 }
 
+int inode_insert_new(struct qs_fs *fs, uint64_t ino, struct inode **out)
+{
+    struct inode *in = inode_alloc(ino);
+    if (!in)
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    if (table_insert(fs, in)) {
+        inode_destroy(fs, in);
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    }
+    *out = in;
+    return 0;
+}
+
+struct inode *inode_find(struct qs_fs *fs, uint64_t ino)
+{
+    return table_find(fs, ino);
+}
+
 int inode_prefetch(struct qs_fs *fs, const uint64_t *inos, size_t n)
 {
     struct qs_zdb_op *ops = calloc(n ? n : 1, sizeof *ops);

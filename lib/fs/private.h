@@ -129,6 +129,11 @@ struct qs_fs_time fs_now(void);
 int alloc_meta_key(struct qs_fs *fs, uint64_t *key);
 void inode_table_free(struct qs_fs *fs);
 int inode_prefetch(struct qs_fs *fs, const uint64_t *inos, size_t n);
+/* An empty inode put in the table (no I/O), and a lookup that loads nothing. */
+int inode_insert_new(struct qs_fs *fs, uint64_t ino, struct inode **out);
+struct inode *inode_find(struct qs_fs *fs, uint64_t ino);
+/* upgrade.c: layout 1 (0-db-fs) to 2, at mount */
+int fs_upgrade_v1(struct qs_fs *fs);
 /* Turns a decoded value into an in-memory inode (takes d's arrays). */
 int inode_from_disk(struct qs_fs *fs, struct inode *in, struct qs_fs_dinode *d);
 int map_load(struct qs_fs *fs, struct inode *in, const uint64_t *pages, uint32_t npages);

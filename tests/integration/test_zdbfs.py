@@ -263,6 +263,109 @@ class TestSetupErrors(ZdbfsCase):
         self.assertIn("not a zdbfs", out)
 
 
+def v1_inode(mode, size, links=1, uid=0, gid=0, t=1600000000):
+    return struct.pack("<IQIHHQIIII", mode, 0, 0, uid, gid, size, links, t, t, t)
+
+
+class V1Writer:
+    """Writes a filesystem in 0-db-fs v0.1.11's layout (docs/zdbfs-format.md, layout 1)."""
+
+    UNSET = 0x4242424242424242
+
+    def __init__(self, client):
+        self.c = client
+        for ns in ("zdbfs-meta", "zdbfs-data", "zdbfs-temp"):
+            self.c.cmd("NSNEW", ns)
+            self.c.cmd("NSSET", ns, "mode", "seq")
+        self.c.cmd("NSSET", "zdbfs-temp", "password", "hello")
+        for ns, magic in (("zdbfs-meta", b"ZDBFSM"), ("zdbfs-data", b"ZDBFSD"), ("zdbfs-temp", b"ZDBFST")):
+            self.c.cmd("SELECT", ns, *(["hello"] if ns == "zdbfs-temp" else []))
+            self.c.cmd("SET", b"", magic + struct.pack("<HHQ", 1, 0, 10 << 30))
+
+    def put(self, ns, value, key=None):
+        self.c.cmd("SELECT", ns)
+        r = self.c.cmd("SET", b"" if key is None else struct.pack("<Q", key), value)
+        return struct.unpack("<Q", r)[0] if key is None else key
+
+    def reserve(self):
+        return self.put("zdbfs-meta", b"placeholder")
+
+    def file(self, data, mode=0o100644, links=1):
+        keys = []
+        for o in range(0, len(data), 131072):
+            keys.append(self.put("zdbfs-data", data[o:o + 131072]))
+        v = v1_inode(mode, len(data), links) + struct.pack("<Q", len(keys))
+        v += b"".join(struct.pack("<I", k) for k in keys)
+        return self.put("zdbfs-meta", v)
+
+    def symlink(self, target):
+        t = target.encode()
+        return self.put("zdbfs-meta", v1_inode(0o120777, len(t)) + t + b"\x42")
+
+    def directory(self, key, parent, entries, mode=0o40755):
+        """entries: {name: ino}; key reserved beforehand (the root is key 1)."""
+        lists = {}
+        for name, ino in list(entries.items()) + [(".", parent), ("..", parent)]:
+            lists.setdefault(sum(name.encode()) % 128, []).append((name, ino))
+        slots = [self.UNSET] * 128
+        for b, ents in lists.items():
+            lk = self.reserve()
+            body = struct.pack("<QI", lk, len(ents)) + b"\xde\xad\xbe\xef"
+            for name, ino in ents:
+                n = name.encode()
+                body += struct.pack("<HQ", len(n), ino) + n + b"\0"
+            self.put("zdbfs-meta", body, lk)
+            slots[b] = lk
+        v = v1_inode(mode, 0, 2) + b"".join(struct.pack("<Q", k) for k in slots)
+        self.put("zdbfs-meta", v, key)
+
+
+class TestUpgrade(ZdbfsCase):
+    def test_0dbfs_filesystem_mounts_and_upgrades(self):
+        w = V1Writer(self.client(self.zdb))
+        root = w.reserve()
+        self.assertEqual(root, 1)
+        rnd = random.Random(3)
+        big = rnd.randbytes(9 * 131072 + 5)  # 10 blocks, a short last one
+        small = b"small file\n"
+        f_big = w.file(big)
+        f_small = w.file(small, links=2)
+        lnk = w.symlink("sub/inner")
+        sub = w.reserve()
+        inner = w.file(b"inside")
+        many = {"m%03d" % i: w.file(b"%d" % i) for i in range(150)}
+        w.directory(sub, root, dict(inner=inner, **many))
+        w.directory(root, root, {"big": f_big, "small": f_small, "hard": f_small, "link": lnk, "sub": sub})
+        m = self.mount(autons=False)
+        self.assertIn("upgrad", m.log())
+        with open(os.path.join(m.path, "big"), "rb") as f:
+            self.assertEqual(f.read(), big)
+        for n in ("small", "hard"):
+            with open(os.path.join(m.path, n), "rb") as f:
+                self.assertEqual(f.read(), small)
+        self.assertEqual(os.stat(os.path.join(m.path, "small")).st_nlink, 2)
+        self.assertEqual(os.readlink(os.path.join(m.path, "link")), "sub/inner")
+        with open(os.path.join(m.path, "link"), "rb") as f:
+            self.assertEqual(f.read(), b"inside")
+        self.assertEqual(len(os.listdir(os.path.join(m.path, "sub"))), 151)
+        self.assertEqual(os.stat(m.path).st_nlink, 3)
+        # writable: append to an old file, new files, removals
+        with open(os.path.join(m.path, "big"), "ab") as f:
+            f.write(b"more")
+        os.unlink(os.path.join(m.path, "sub", "m007"))
+        with open(os.path.join(m.path, "sub", "new"), "wb") as f:
+            f.write(b"new")
+        self.assertEqual(m.stop(), 0, m.log())
+        m2 = self.mount(autons=False)
+        self.assertNotIn("upgrading", m2.log().split("mounted")[-1])
+        with open(os.path.join(m2.path, "big"), "rb") as f:
+            self.assertEqual(f.read(), big + b"more")
+        names = sorted(os.listdir(os.path.join(m2.path, "sub")))
+        self.assertEqual(len(names), 151)
+        self.assertIn("new", names)
+        self.assertNotIn("m007", names)
+
+
 class TestWorkloads(ZdbfsCase):
     def test_untar_source_tree_and_diff(self):
         m = self.mount()
