@@ -187,7 +187,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (o.version) {
-        printf("zdbfs %s (%s)\n", qs_version(), qs_git_commit());
+        printf("zdbfs (qsfs) %s (commit %s), mounts 0-db-fs filesystems (layout 1)\n", qs_version(),
+               qs_git_commit());
         return 0;
     }
     struct fuse_cmdline_opts fo;

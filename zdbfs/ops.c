@@ -4,6 +4,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fs.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -231,6 +232,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     struct zdbfs_ctx *c = ctx_of(req);
     COUNT(S_OPEN);
     int rc = qs_fs_open_file(c->fs, ino);
+    if (rc == 0 && (fi->flags & O_TRUNC)) {
+        /* libfuse asks for atomic O_TRUNC: the kernel leaves the truncation to us */
+        struct stat a, st;
+        memset(&a, 0, sizeof a);
+        rc = qs_fs_setattr(c->fs, ino, &a, QS_FS_SET_SIZE, &st);
+        if (rc && qs_fs_release(c->fs, ino) != 0)
+            qs_log(QS_LOG_WARN, "open: %s", qs_err_msg());
+    }
     if (rc) {
         fuse_reply_err(req, -rc);
         return;

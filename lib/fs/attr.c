@@ -41,9 +41,9 @@ int qs_fs_setattr(struct qs_fs *fs, uint64_t ino, const struct stat *a, int to_s
         else if (a->st_size < 0)
             rc = -EINVAL;
         if (rc == 0) {
-            pthread_mutex_lock(&in->io);
+            pthread_rwlock_wrlock(&in->io);
             rc = file_truncate_locked(fs, in, (uint64_t)a->st_size);
-            pthread_mutex_unlock(&in->io);
+            pthread_rwlock_unlock(&in->io);
         }
     }
     FS_LOCK(fs);

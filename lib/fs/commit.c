@@ -472,9 +472,9 @@ int fs_flush_all_data(struct qs_fs *fs)
     FS_UNLOCK(fs);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        pthread_mutex_lock(&list[i]->io);
+        pthread_rwlock_wrlock(&list[i]->io);
         int r = file_flush_locked(fs, list[i]);
-        pthread_mutex_unlock(&list[i]->io);
+        pthread_rwlock_unlock(&list[i]->io);
         if (r && !rc)
             rc = r;
         FS_LOCK(fs);

@@ -136,8 +136,10 @@ static int blk_fill(struct qs_fs *fs, struct inode *in, struct blk *b, const uin
     return 0;
 }
 
-/* Fetches the given blocks (keys non-zero) in one batch into fresh cache entries. */
-static int fetch_blocks(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n)
+/* Fetches the given blocks (keys non-zero) in one batch into new blocks out[i] that are
+ * not in the cache yet. */
+static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n,
+                      struct blk **out)
 {
     if (n == 0)
         return 0;
@@ -151,6 +153,7 @@ static int fetch_blocks(struct qs_fs *fs, struct inode *in, const uint64_t *idx,
     for (size_t i = 0; i < n; i++) {
         qs_put64(keys[i], map_key(in, idx[i]));
         ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_GET, .key = keys[i], .key_len = 8};
+        out[i] = NULL;
     }
     int rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, n);
     if (rc) {
@@ -165,17 +168,44 @@ static int fetch_blocks(struct qs_fs *fs, struct inode *in, const uint64_t *idx,
             break;
         }
         rc = blk_fill(fs, in, b, ops[i].reply, ops[i].reply_len);
-        if (rc == 0)
-            rc = cache_insert(in, b);
-        if (rc) {
-            atomic_fetch_sub(&fs->cached_bytes, fs->bs);
-            free(b->data);
-            free(b);
-        }
+        out[i] = b;
     }
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            if (out[i]) {
+                atomic_fetch_sub(&fs->cached_bytes, fs->bs);
+                free(out[i]->data);
+                free(out[i]);
+                out[i] = NULL;
+            }
     fs_op_free(ops, n);
     free(ops);
     free(keys);
+    return rc;
+}
+
+static void blk_discard(struct qs_fs *fs, struct blk *b)
+{
+    atomic_fetch_sub(&fs->cached_bytes, fs->bs);
+    free(b->data);
+    free(b);
+}
+
+/* fetch_into, then into the cache (io held for writing). */
+static int fetch_blocks(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n)
+{
+    struct blk *got[64];
+    int rc = 0;
+    for (size_t o = 0; o < n && rc == 0; o += 64) {
+        size_t m = n - o < 64 ? n - o : 64;
+        rc = fetch_into(fs, in, idx + o, m, got);
+        for (size_t i = 0; i < m && rc == 0; i++)
+            if (cache_insert(in, got[i]) != 0) {
+                rc = -ENOMEM;
+                for (size_t j = i; j < m; j++)
+                    blk_discard(fs, got[j]);
+            }
+    }
     return rc;
 }
 
@@ -208,7 +238,9 @@ int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *
     int rc = pin_file(fs, ino, &in);
     if (rc)
         return rc;
-    pthread_mutex_lock(&in->io);
+    /* readers share io (the map and sizes do not change under them); the cache itself is
+     * guarded by cmu, released while blocks are fetched, so reads of one file overlap */
+    pthread_rwlock_rdlock(&in->io);
     FS_LOCK(fs);
     uint64_t size = in->a.size;
     FS_UNLOCK(fs);
@@ -216,45 +248,58 @@ int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *
         goto out;
     uint64_t end = off + n < size ? off + n : size;
     uint64_t first = off / fs->bs, last = (end - 1) / fs->bs;
-    /* fetch every missing stored block of the range in one batch */
-    uint64_t want[64] = {0};
-    size_t nw = 0;
-    for (uint64_t i = first; i <= last && rc == 0; i++) {
-        if (cache_find(in, i)) {
-            atomic_fetch_add(&fs->c.hit, 1);
-            continue;
+    for (uint64_t w = first; w <= last && rc == 0; w += 64) {
+        uint64_t wend = last - w < 63 ? last : w + 63;
+        uint64_t want[64];
+        struct blk *fetched[64];
+        size_t nw = 0;
+        pthread_mutex_lock(&in->cmu);
+        for (uint64_t i = w; i <= wend; i++) {
+            if (cache_find(in, i)) {
+                atomic_fetch_add(&fs->c.hit, 1);
+            } else if (map_key(in, i)) {
+                atomic_fetch_add(&fs->c.miss, 1);
+                want[nw++] = i;
+            }
         }
-        if (map_key(in, i) == 0)
-            continue;
-        atomic_fetch_add(&fs->c.miss, 1);
-        want[nw++] = i;
-        if (nw == 64) {
-            rc = fetch_blocks(fs, in, want, nw);
-            nw = 0;
+        pthread_mutex_unlock(&in->cmu);
+        rc = fetch_into(fs, in, want, nw, fetched);
+        if (rc)
+            break;
+        pthread_mutex_lock(&in->cmu);
+        for (size_t i = 0; i < nw; i++) {
+            if (cache_find(in, want[i]) || cache_insert(in, fetched[i]) != 0)
+                blk_discard(fs, fetched[i]); /* another reader was first (or no memory) */
         }
-    }
-    if (rc == 0)
-        rc = fetch_blocks(fs, in, want, nw);
-    for (uint64_t i = first; i <= last && rc == 0; i++) {
-        uint64_t bstart = i * fs->bs;
-        uint64_t s = off > bstart ? off - bstart : 0;
-        uint64_t e = end - bstart < fs->bs ? end - bstart : fs->bs;
-        uint8_t *dst = buf + (bstart + s - off);
-        struct blk *b = cache_find(in, i);
-        if (!b) {
-            memset(dst, 0, e - s);
-            continue;
+        for (uint64_t i = w; i <= wend; i++) {
+            uint64_t bstart = i * fs->bs;
+            uint64_t s = off > bstart ? off - bstart : 0;
+            uint64_t e = end - bstart < fs->bs ? end - bstart : fs->bs;
+            uint8_t *dst = buf + (bstart + s - off);
+            struct blk *b = cache_find(in, i);
+            if (!b) {
+                size_t k = 0;
+                while (k < nw && want[k] != i)
+                    k++;
+                if (k < nw) { /* fetched but not cached: no memory for the table */
+                    rc = -ENOMEM;
+                    break;
+                }
+                memset(dst, 0, e - s);
+                continue;
+            }
+            b->used = ++in->tick;
+            memcpy(dst, b->data + s, e - s); /* bytes past b->len are zeros */
         }
-        b->used = ++in->tick;
-        memcpy(dst, b->data + s, e - s); /* bytes past b->len are zeros */
+        cache_trim(fs, in, fs->cache_blocks);
+        pthread_mutex_unlock(&in->cmu);
     }
     if (rc == 0) {
         *got = end - off;
         atomic_fetch_add(&fs->c.rbytes, *got);
     }
-    cache_trim(fs, in, fs->cache_blocks);
 out:
-    pthread_mutex_unlock(&in->io);
+    pthread_rwlock_unlock(&in->io);
     unpin_file(fs, in);
     return rc;
 }
@@ -393,7 +438,7 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
     int rc = pin_file(fs, ino, &in);
     if (rc)
         return rc;
-    pthread_mutex_lock(&in->io);
+    pthread_rwlock_wrlock(&in->io);
     FS_LOCK(fs);
     if (append)
         off = in->a.size;
@@ -441,7 +486,7 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
         rc = file_flush_locked(fs, in);
     cache_trim(fs, in, fs->cache_blocks);
 out:
-    pthread_mutex_unlock(&in->io);
+    pthread_rwlock_unlock(&in->io);
     unpin_file(fs, in);
     return rc;
 }
@@ -548,7 +593,7 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
     int rc = pin_file(fs, ino, &in);
     if (rc)
         return rc;
-    pthread_mutex_lock(&in->io);
+    pthread_rwlock_wrlock(&in->io);
     FS_LOCK(fs);
     uint64_t size = in->a.size;
     FS_UNLOCK(fs);
@@ -574,7 +619,7 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
         inode_dirty(fs, in);
     }
     FS_UNLOCK(fs);
-    pthread_mutex_unlock(&in->io);
+    pthread_rwlock_unlock(&in->io);
     unpin_file(fs, in);
     return rc;
 }
@@ -585,9 +630,9 @@ int qs_fs_flush(struct qs_fs *fs, uint64_t ino)
     int rc = pin_file(fs, ino, &in);
     if (rc)
         return rc == -EISDIR || rc == -EINVAL ? 0 : rc;
-    pthread_mutex_lock(&in->io);
+    pthread_rwlock_wrlock(&in->io);
     rc = file_flush_locked(fs, in);
-    pthread_mutex_unlock(&in->io);
+    pthread_rwlock_unlock(&in->io);
     unpin_file(fs, in);
     return rc;
 }
@@ -615,13 +660,13 @@ int qs_fs_release(struct qs_fs *fs, uint64_t ino)
         return rc;
     int frc = 0;
     if (S_ISREG(in->a.mode)) {
-        pthread_mutex_lock(&in->io);
+        pthread_rwlock_wrlock(&in->io);
         bool last = in->opens <= 1;
         if (in->a.nlink > 0)
             frc = file_flush_locked(fs, in);
         if (last && frc == 0)
             cache_trim(fs, in, 0);
-        pthread_mutex_unlock(&in->io);
+        pthread_rwlock_unlock(&in->io);
     }
     FS_LOCK(fs);
     if (in->opens)

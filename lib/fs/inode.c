@@ -191,7 +191,8 @@ static void inode_destroy(struct qs_fs *fs, struct inode *in)
     if (in->dir)
         dir_free(in->dir);
     qs_fs_dinode_free(&in->a);
-    pthread_mutex_destroy(&in->io);
+    pthread_rwlock_destroy(&in->io);
+    pthread_mutex_destroy(&in->cmu);
     free(in);
 }
 
@@ -213,7 +214,8 @@ static struct inode *inode_alloc(uint64_t ino)
     if (!in)
         return NULL;
     in->ino = ino;
-    pthread_mutex_init(&in->io, NULL);
+    pthread_rwlock_init(&in->io, NULL);
+    pthread_mutex_init(&in->cmu, NULL);
     return in;
 }
 

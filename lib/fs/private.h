@@ -1,9 +1,10 @@
 /* lib/fs internals shared by its files. Not a public header.
  *
  * Locks: fs->mu guards the inode table and all metadata (attributes, directories, block
- * maps, dirty and free lists). Each inode's io mutex guards its block cache and orders
- * its data operations. Order: commit_mu -> io -> mu. Network I/O for data happens under
- * io only; metadata misses load under mu (bounded by the store's timeout).
+ * maps, dirty and free lists). Each inode's io rwlock orders its data operations (reads
+ * share it) and its cmu mutex guards the block cache among readers. Order: commit_mu -> io -> mu.
+ * Network I/O for data happens under io only; metadata misses load under mu (bounded by the store's
+ * timeout).
  */
 #ifndef QSFS_FS_PRIVATE_H
 #define QSFS_FS_PRIVATE_H
@@ -64,8 +65,10 @@ struct inode {
     uint64_t nnew;   /* dirty cached blocks not yet in the map */
     /* directory */
     struct dir *dir;
-    /* data cache (io) */
-    pthread_mutex_t io;
+    /* data: io is held shared by reads, exclusively by everything that changes the file;
+     * cmu guards the block cache while reads share io */
+    pthread_rwlock_t io;
+    pthread_mutex_t cmu;
     struct blk **btab;
     uint32_t bcap, nblk, ndirty;
     uint64_t tick;

@@ -95,6 +95,23 @@ class TestData(ZdbfsCase):
         self.assertEqual(len(data), 6 << 20)
         self.assertEqual(data.count(0), 6 << 20)
 
+    def test_open_with_o_trunc(self):
+        # found by fsx_zdbfs (seed 1): libfuse asks the kernel for atomic O_TRUNC, so the
+        # truncation is zdbfs's to do at open
+        m = self.mount()
+        p = os.path.join(m.path, "t")
+        with open(p, "wb") as f:
+            f.write(b"x" * 400000)
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        os.pwrite(fd, b"B" * 1000, 64986)
+        os.close(fd)
+        with open(p, "rb") as f:
+            data = f.read()
+        self.assertEqual(data, bytes(64986) + b"B" * 1000)
+        fd = os.open(p, os.O_RDONLY | os.O_TRUNC)  # Linux truncates then too (as ext4 does)
+        os.close(fd)
+        self.assertEqual(os.path.getsize(p), 0)
+
     def test_fsynced_data_survives_kill9(self):
         m = self.mount()
         rnd = random.Random(5)

@@ -89,7 +89,7 @@ def main():
     files = [l for l in run("dpkg", "-L", "qsfs").stdout.decode().splitlines() if l]
     try:
         assert shutil.which("zstor", path=ENV["PATH"]) == "/usr/bin/zstor"
-        for prog in ("zdb", "zstor"):
+        for prog in ("zdb", "zstor", "zdbfs"):
             v = run("/usr/bin/" + prog, "--version").stdout.decode()
             assert re.search(r"\(commit [0-9a-f]{12}(-dirty)?\)", v), v
         steps.append("installed; --version: " + v.strip())
@@ -138,9 +138,10 @@ def main():
 
         n1 = check_man_covers_help("/usr/bin/zdb", run("man", "-w", "zdb").stdout.decode().strip())
         n2 = check_man_covers_help("/usr/bin/zstor", run("man", "-w", "zstor").stdout.decode().strip())
+        n3 = check_man_covers_help("/usr/bin/zdbfs", run("man", "-w", "zdbfs").stdout.decode().strip())
         run("man", "-w", "5", "zstor.toml")
-        steps.append("man -w zstor, zdb, zstor.toml(5); pages render without warnings and name "
-                     "all %d + %d flags of --help" % (n1, n2))
+        steps.append("man -w zstor, zdb, zdbfs, zstor.toml(5); pages render without warnings and "
+                     "name all %d + %d + %d flags of --help" % (n1, n2, n3))
 
         r = run("bash", "-c", "source /usr/share/bash-completion/bash_completion; "
                 "_completion_loader zstor; _completion_loader zdb; complete -p zstor; complete -p zdb")
