@@ -133,8 +133,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 2: {
         uint64_t k[QS_FS_PAGE_KEYS];
-        if (qs_fs_page_decode(p, n, k) == 0 &&
-            qs_fs_page_encode(k, QS_FS_PAGE_KEYS, &out, &ol) == 0)
+        uint32_t l[QS_FS_PAGE_KEYS];
+        if (qs_fs_page_decode(p, n, k, l) == 0 &&
+            qs_fs_page_encode(k, l, QS_FS_PAGE_KEYS, &out, &ol) == 0)
             same(out, ol, p, n);
         break;
     }

@@ -96,9 +96,10 @@ int main(int argc, char **argv)
     filesystem(argv[1], 0);
     filesystem(argv[1], 1);
     uint64_t keys[3] = {5, 0, 9};
+    uint32_t lens[3] = {4096, 0, 17};
     uint8_t *b;
     size_t l;
-    if (qs_fs_page_encode(keys, 3, &b, &l) == 0) {
+    if (qs_fs_page_encode(keys, lens, 3, &b, &l) == 0) {
         seed(argv[1], 2, b, l);
         free(b);
     }

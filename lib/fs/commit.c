@@ -94,6 +94,7 @@ static int jb_pages(struct qs_fs *fs, struct jbuild *jb, struct inode *in, struc
         in->paged = false;
         d->nblocks = nk;
         d->blocks = in->map;
+        d->lens = in->mlen;
         d->npages = 0;
         return rc;
     }
@@ -115,7 +116,7 @@ static int jb_pages(struct qs_fs *fs, struct jbuild *jb, struct inode *in, struc
                 break;
             uint8_t *buf;
             size_t len;
-            if ((rc = qs_fs_page_encode(in->map + first, cnt, &buf, &len)) == 0)
+            if ((rc = qs_fs_page_encode(in->map + first, in->mlen + first, cnt, &buf, &len)) == 0)
                 rc = jb_add(jb, in->pkeys[p], buf, len);
         }
         in->pdirty[p] = 0;
@@ -204,6 +205,7 @@ int jb_add_inode(struct qs_fs *fs, struct jbuild *jb, struct inode *in)
 {
     struct qs_fs_dinode d = in->a; /* borrowed pointers: not freed here */
     d.blocks = d.pages = d.buckets = NULL;
+    d.lens = NULL;
     d.nblocks = 0;
     d.npages = d.nbuckets = 0;
     int rc = 0;

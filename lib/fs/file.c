@@ -65,6 +65,13 @@ static uint64_t map_key(const struct inode *in, uint64_t idx)
     return idx < in->a.nblocks ? in->map[idx] : 0;
 }
 
+/* How many bytes of the stored block count (bytes past it are from after a commit that
+ * did not happen, or were cut: they read as zeros). */
+static uint32_t map_len(const struct inode *in, uint64_t idx)
+{
+    return idx < in->a.nblocks ? in->mlen[idx] : 0;
+}
+
 /* Removes b from the cache and frees it (io held; mu held when b is dirty: counters). */
 static void cache_drop(struct qs_fs *fs, struct inode *in, struct blk *b)
 {
@@ -167,7 +174,14 @@ static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, s
             rc = -ENOMEM;
             break;
         }
-        rc = blk_fill(fs, in, b, ops[i].reply, ops[i].reply_len);
+        size_t n_ok = ops[i].reply_len;
+        if (n_ok > fs->bs) {
+            rc = blk_fill(fs, in, b, ops[i].reply, n_ok); /* reports the corruption */
+        } else {
+            if (n_ok > map_len(in, idx[i]))
+                n_ok = map_len(in, idx[i]);
+            rc = blk_fill(fs, in, b, ops[i].reply, n_ok);
+        }
         out[i] = b;
     }
     if (rc)
@@ -410,6 +424,11 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
                     in->nnew--;
             }
             in->map[b->idx] = nk;
+            in->mlen[b->idx] = b->len;
+            in->pdirty[b->idx / QS_FS_PAGE_KEYS] = 1;
+            inode_dirty(fs, in);
+        } else if (in->mlen[b->idx] != b->len) {
+            in->mlen[b->idx] = b->len;
             in->pdirty[b->idx / QS_FS_PAGE_KEYS] = 1;
             inode_dirty(fs, in);
         }
@@ -525,6 +544,7 @@ static void free_blocks(struct qs_fs *fs, struct inode *in, uint64_t from, uint6
             if (keyvec_push(&fs->free_data, in->map[i]))
                 qs_log(QS_LOG_WARN, "out of memory: block value leaks");
             in->map[i] = 0;
+            in->mlen[i] = 0;
             in->pdirty[i / QS_FS_PAGE_KEYS] = 1;
             in->nalloc--;
             inode_dirty(fs, in);

@@ -217,6 +217,7 @@ void qs_fs_dinode_free(struct qs_fs_dinode *d)
     }
     free(d->xattr);
     free(d->blocks);
+    free(d->lens);
     free(d->pages);
     free(d->buckets);
     free(d->target);
@@ -276,8 +277,10 @@ int qs_fs_dinode_encode(const struct qs_fs_dinode *d, uint8_t **out, size_t *len
                 return qs_err_set(QS_EINVAL, "inode: %llu inline blocks",
                                   (unsigned long long)d->nblocks);
             }
-            for (uint64_t i = 0; i < d->nblocks; i++)
+            for (uint64_t i = 0; i < d->nblocks; i++) {
                 wr64(&w, d->blocks[i]);
+                wr32(&w, d->lens[i]);
+            }
         } else {
             for (uint32_t i = 0; i < d->npages; i++)
                 wr64(&w, d->pages[i]);
@@ -384,24 +387,38 @@ int qs_fs_dinode_decode(const uint8_t *p, size_t n, struct qs_fs_dinode *d)
         d->npages = rd32(&r);
         if (r.bad)
             goto short_;
-        uint64_t want = d->npages ? d->npages : d->nblocks;
         if (d->npages == 0 && d->nblocks > QS_FS_INLINE_BLOCKS)
             goto bad_count;
         if (d->npages && (d->nblocks + QS_FS_PAGE_KEYS - 1) / QS_FS_PAGE_KEYS != d->npages)
             goto bad_count;
-        if (want > (body - r.off) / 8)
-            goto short_;
-        uint64_t *a = calloc(want ? want : 1, 8);
-        if (!a) {
-            qs_fs_dinode_free(d);
-            return qs_err_set(QS_ENOMEM, "inode: out of memory");
+        if (d->npages) {
+            if (d->npages > (body - r.off) / 8)
+                goto short_;
+            d->pages = calloc(d->npages, 8);
+            if (!d->pages) {
+                qs_fs_dinode_free(d);
+                return qs_err_set(QS_ENOMEM, "inode: out of memory");
+            }
+            for (uint32_t i = 0; i < d->npages; i++)
+                d->pages[i] = rd64(&r);
+        } else {
+            if (d->nblocks > (body - r.off) / 12)
+                goto short_;
+            d->blocks = calloc(d->nblocks ? d->nblocks : 1, 8);
+            d->lens = calloc(d->nblocks ? d->nblocks : 1, 4);
+            if (!d->blocks || !d->lens) {
+                qs_fs_dinode_free(d);
+                return qs_err_set(QS_ENOMEM, "inode: out of memory");
+            }
+            for (uint64_t i = 0; i < d->nblocks; i++) {
+                d->blocks[i] = rd64(&r);
+                d->lens[i] = rd32(&r);
+                if (d->blocks[i] == 0 && d->lens[i] != 0) {
+                    qs_fs_dinode_free(d);
+                    return qs_err_set(QS_ECORRUPT, "inode: a hole with a length");
+                }
+            }
         }
-        for (uint64_t i = 0; i < want; i++)
-            a[i] = rd64(&r);
-        if (d->npages)
-            d->pages = a;
-        else
-            d->blocks = a;
         break;
     }
     case S_IFDIR: {
@@ -459,19 +476,23 @@ bad_count:
 
 /* ---- map page ---- */
 
-int qs_fs_page_encode(const uint64_t *keys, uint32_t n, uint8_t **out, size_t *len)
+int qs_fs_page_encode(const uint64_t *keys, const uint32_t *lens, uint32_t n, uint8_t **out,
+                      size_t *len)
 {
     while (n > 0 && keys[n - 1] == 0)
         n--;
     struct wr w = {0};
     wr8(&w, 0x50); /* 'P' */
     wr16(&w, (uint16_t)n);
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         wr64(&w, keys[i]);
+        wr32(&w, lens[i]);
+    }
     return wr_done(&w, out, len, "map page");
 }
 
-int qs_fs_page_decode(const uint8_t *p, size_t n, uint64_t keys[QS_FS_PAGE_KEYS])
+int qs_fs_page_decode(const uint8_t *p, size_t n, uint64_t keys[QS_FS_PAGE_KEYS],
+                      uint32_t lens[QS_FS_PAGE_KEYS])
 {
     size_t body = 0;
     int rc = crc_check(p, n, "map page", &body);
@@ -480,11 +501,18 @@ int qs_fs_page_decode(const uint8_t *p, size_t n, uint64_t keys[QS_FS_PAGE_KEYS]
     struct rd r = {.p = p, .n = body};
     uint8_t m = rd8(&r);
     uint16_t cnt = rd16(&r);
-    if (r.bad || m != 0x50 || cnt > QS_FS_PAGE_KEYS || body != 3 + (size_t)cnt * 8)
+    if (r.bad || m != 0x50 || cnt > QS_FS_PAGE_KEYS || body != 3 + (size_t)cnt * 12)
         return qs_err_set(QS_ECORRUPT, "map page: bad magic or count");
     memset(keys, 0, QS_FS_PAGE_KEYS * 8);
-    for (uint16_t i = 0; i < cnt; i++)
+    memset(lens, 0, QS_FS_PAGE_KEYS * 4);
+    for (uint16_t i = 0; i < cnt; i++) {
         keys[i] = rd64(&r);
+        lens[i] = rd32(&r);
+        if (keys[i] == 0 && lens[i] != 0)
+            return qs_err_set(QS_ECORRUPT, "map page: a hole with a length");
+    }
+    if (cnt && keys[cnt - 1] == 0)
+        return qs_err_set(QS_ECORRUPT, "map page: trailing hole stored");
     return 0;
 }
 

@@ -73,6 +73,7 @@ struct qs_fs_dinode {
     /* S_IFREG: nblocks block keys, either inline (npages == 0) or in npages map pages */
     uint64_t nblocks;
     uint64_t *blocks; /* inline form: nblocks keys */
+    uint32_t *lens;   /* inline form: bytes of each block that count (the rest reads as 0) */
     uint32_t npages;
     uint64_t *pages;
     /* S_IFDIR: entries are in nbuckets bucket values (0 = empty bucket) */
@@ -89,9 +90,13 @@ void qs_fs_dinode_free(struct qs_fs_dinode *d);
 int qs_fs_dinode_encode(const struct qs_fs_dinode *d, uint8_t **out, size_t *len) QS_MUST_CHECK;
 int qs_fs_dinode_decode(const uint8_t *p, size_t n, struct qs_fs_dinode *d) QS_MUST_CHECK;
 
-/* A map page: up to QS_FS_PAGE_KEYS block keys (missing trailing keys are 0). */
-int qs_fs_page_encode(const uint64_t *keys, uint32_t n, uint8_t **out, size_t *len) QS_MUST_CHECK;
-int qs_fs_page_decode(const uint8_t *p, size_t n, uint64_t keys[QS_FS_PAGE_KEYS]) QS_MUST_CHECK;
+/* A map page: up to QS_FS_PAGE_KEYS (block key, length) pairs (missing trailing ones are
+ * 0). A block's length is how many of its bytes count: after a crash a block may hold
+ * bytes written after the last commit, which are cut at that length. */
+int qs_fs_page_encode(const uint64_t *keys, const uint32_t *lens, uint32_t n, uint8_t **out,
+                      size_t *len) QS_MUST_CHECK;
+int qs_fs_page_decode(const uint8_t *p, size_t n, uint64_t keys[QS_FS_PAGE_KEYS],
+                      uint32_t lens[QS_FS_PAGE_KEYS]) QS_MUST_CHECK;
 
 /* A directory entry; cookie orders readdir and is never reused within a directory. */
 struct qs_fs_dent {

@@ -186,6 +186,7 @@ static void inode_destroy(struct qs_fs *fs, struct inode *in)
     file_drop_cache(fs, in);
     free(in->btab);
     free(in->map);
+    free(in->mlen);
     free(in->pkeys);
     free(in->pdirty);
     if (in->dir)
@@ -231,8 +232,13 @@ int map_reserve(struct inode *in, uint64_t nblocks)
     uint64_t *m = realloc(in->map, c * 8);
     if (!m)
         return qs_err_set(QS_ENOMEM, "out of memory");
-    memset(m + in->mapcap, 0, (c - in->mapcap) * 8);
     in->map = m;
+    uint32_t *l = realloc(in->mlen, c * 4);
+    if (!l)
+        return qs_err_set(QS_ENOMEM, "out of memory");
+    in->mlen = l;
+    memset(m + in->mapcap, 0, (c - in->mapcap) * 8);
+    memset(l + in->mapcap, 0, (c - in->mapcap) * 4);
     in->mapcap = c;
     uint64_t np = (c + QS_FS_PAGE_KEYS - 1) / QS_FS_PAGE_KEYS;
     if (np > in->npk) {
@@ -275,9 +281,10 @@ int map_load(struct qs_fs *fs, struct inode *in, const uint64_t *pages, uint32_t
     rc = m ? fs->kv->batch(fs->kv, QS_FS_META, ops, m) : 0;
     for (uint32_t i = 0, o = 0; i < npages && rc == 0; i++) {
         uint64_t k[QS_FS_PAGE_KEYS];
+        uint32_t l[QS_FS_PAGE_KEYS];
         if (!pages[i])
             continue;
-        rc = qs_fs_page_decode(ops[o].reply, ops[o].reply_len, k);
+        rc = qs_fs_page_decode(ops[o].reply, ops[o].reply_len, k, l);
         o++;
         if (rc)
             break;
@@ -286,6 +293,7 @@ int map_load(struct qs_fs *fs, struct inode *in, const uint64_t *pages, uint32_t
             uint64_t b = (uint64_t)i * QS_FS_PAGE_KEYS + j;
             if (b < in->a.nblocks) {
                 in->map[b] = k[j];
+                in->mlen[b] = l[j];
                 in->nalloc += k[j] != 0;
             } else if (k[j]) {
                 rc = qs_err_set(QS_ECORRUPT, "map page %u holds a block past the end", i);
@@ -306,13 +314,16 @@ int inode_from_disk(struct qs_fs *fs, struct inode *in, struct qs_fs_dinode *d)
     int rc = 0;
     if (S_ISREG(in->a.mode)) {
         uint64_t *blocks = in->a.blocks, *pages = in->a.pages;
+        uint32_t *lens = in->a.lens;
         uint32_t np = in->a.npages;
         in->a.blocks = in->a.pages = NULL;
+        in->a.lens = NULL;
         in->a.npages = 0;
         if (blocks) {
             rc = map_reserve(in, in->a.nblocks);
             for (uint64_t i = 0; rc == 0 && i < in->a.nblocks; i++) {
                 in->map[i] = blocks[i];
+                in->mlen[i] = lens[i];
                 in->nalloc += blocks[i] != 0;
             }
         } else {
@@ -320,6 +331,7 @@ int inode_from_disk(struct qs_fs *fs, struct inode *in, struct qs_fs_dinode *d)
             in->paged = true;
         }
         free(blocks);
+        free(lens);
         free(pages);
     }
     return rc;

@@ -56,6 +56,7 @@ struct inode {
     struct qs_fs_dinode a; /* attributes, xattrs, symlink target; arrays below instead */
     /* regular file: block map */
     uint64_t *map;
+    uint32_t *mlen; /* bytes of each stored block that count (written with the map) */
     uint64_t mapcap;
     uint64_t *pkeys; /* map page keys (npages = ceil(a.nblocks / QS_FS_PAGE_KEYS)) */
     uint32_t npk;

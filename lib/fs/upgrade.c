@@ -44,7 +44,9 @@ static int convert(struct qs_fs *fs, struct inode *in, const uint8_t *v, size_t 
         rc = map_reserve(in, keep);
         for (uint64_t i = 0; rc == 0 && i < o.nblocks; i++) {
             if (i < keep) {
+                uint64_t left = o.size - i * V1_BLOCK;
                 in->map[i] = o.blocks[i];
+                in->mlen[i] = o.blocks[i] ? (uint32_t)(left < V1_BLOCK ? left : V1_BLOCK) : 0;
                 in->nalloc += o.blocks[i] != 0;
             } else if (o.blocks[i]) {
                 rc = keyvec_push(&fs->free_data, o.blocks[i]); /* past the size */
