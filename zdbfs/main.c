@@ -111,10 +111,10 @@ static void usage(const char *prog)
            "nocache          no kernel page cache across opens, no writeback cache\n"
            "nowriteback      no kernel writeback cache\n"
            "timeout=MS       bound of one zdb exchange, retries included (default 10000)\n"
-           "conns=N          connections per namespace (default 4)\n"
+           "conns=N          connections per namespace (default 8)\n"
            "commit=MS        background commit period (default 1000)\n"
            "spin=US          poll the FUSE device this long before sleeping (default 0)\n"
-           "blocksize=BYTES  block size of a new filesystem (default 128K)\n"
+           "blocksize=BYTES  block size of a new filesystem (default 32K)\n"
            "plus FUSE options: allow_other, ro, max_threads=N, ...\n",
            prog);
 }
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
     }
     static const char *const defname[3] = {"zdbfs-meta", "zdbfs-data", "zdbfs-temp"};
     char addr[3][512];
-    struct qs_fs_zdb_opts zo = {.conns = o.conns > 0 ? (unsigned)o.conns : 4,
+    struct qs_fs_zdb_opts zo = {.conns = o.conns > 0 ? (unsigned)o.conns : 8,
                                 .timeout_ms = o.timeout_ms > 0 ? (unsigned)o.timeout_ms : 10000,
                                 .autons = o.autons != 0};
     for (int i = 0; i < 3; i++) {

@@ -737,7 +737,7 @@ int qs_fs_open(struct qs_fs **out, const struct qs_fs_opts *o)
     if (!fs)
         return qs_err_set(QS_ENOMEM, "out of memory");
     fs->kv = o->kv;
-    fs->bs = o->block_size ? o->block_size : 128 * 1024;
+    fs->bs = o->block_size ? o->block_size : QS_FS_DEFAULT_BLOCK;
     fs->cache_blocks = o->cache_blocks ? o->cache_blocks : 32;
     fs->dirty_max = o->dirty_max ? o->dirty_max : 64u * 1024 * 1024;
     fs->commit_ms = o->commit_ms;

@@ -31,6 +31,8 @@
 #define QS_FS_INLINE_BLOCKS 64u          /* block keys held in the inode itself */
 #define QS_FS_PAGE_KEYS     512u         /* block keys per map page */
 #define QS_FS_MAX_BUCKETS   (1u << 20)
+/* 32 KiB: measured against 16, 64 and 128 KiB (docs/zdbfs.md, "Block size") */
+#define QS_FS_DEFAULT_BLOCK (32u * 1024)
 
 enum qs_fs_ns { QS_FS_META = 0, QS_FS_DATA = 1, QS_FS_TEMP = 2 };
 

@@ -33,7 +33,7 @@ struct qs_fs;
 struct qs_fs_opts {
     struct qs_fs_kv *kv;   /* borrowed; outlives the fs */
     uint64_t size;         /* bytes statfs reports as the size (default 10 GiB) */
-    uint32_t block_size;   /* for a new filesystem (default 128 KiB) */
+    uint32_t block_size;   /* for a new filesystem (default QS_FS_DEFAULT_BLOCK) */
     unsigned cache_blocks; /* clean blocks kept per open file (default 32) */
     size_t dirty_max;      /* dirty bytes before writers flush (default 64 MiB) */
     unsigned commit_ms;    /* background commit period (default 1000; 0 = none) */

@@ -123,7 +123,7 @@ int qs_fs_kv_zdb_new(struct qs_fs_kv **out, const struct qs_fs_zdb_opts *o)
             continue;
         if (o->autons && (rc = autons(ep, z->timeout_ms)) != 0)
             break;
-        struct qs_zdb_pool_opts po = {.max_conns = o->conns ? o->conns : 4};
+        struct qs_zdb_pool_opts po = {.max_conns = o->conns ? o->conns : 8};
         qs_zdb_opts_default(&po.conn);
         po.conn.address = ep->address;
         po.conn.ns = ep->ns;
