@@ -119,6 +119,25 @@ static void usage(const char *prog)
            prog);
 }
 
+/* fuse_opt_parse strdup()s every string option */
+static void opts_free(struct opts *o)
+{
+    free(o->host);
+    free(o->unix_);
+    for (int i = 0; i < 3; i++) {
+        free(o->ns[i].host);
+        free(o->ns[i].unix_);
+        free(o->ns[i].name);
+        if (o->ns[i].pass) {
+            explicit_bzero(o->ns[i].pass, strlen(o->ns[i].pass));
+            free(o->ns[i].pass);
+        }
+    }
+    free(o->size);
+    free(o->logfile);
+    free(o->blocksize);
+}
+
 static int parse_size(const char *s, uint64_t *out)
 {
     char *end;
@@ -173,6 +192,17 @@ static int endpoint(const struct opts *o, int i, char *buf, size_t n)
     return snprintf(buf, n, "%s:%d", host, port) >= (int)n ? -1 : 0;
 }
 
+/* An early exit: frees what option parsing allocated. */
+static int bail(struct opts *o, struct fuse_args *args, char *mountpoint, int code)
+{
+    opts_free(o);
+    fuse_opt_free_args(args);
+    free(mountpoint);
+    if (logf_)
+        fclose(logf_);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -181,28 +211,28 @@ int main(int argc, char **argv)
     o.commit_ms = -1;
     o.spin_us = -1;
     if (fuse_opt_parse(&args, &o, optspec, NULL) != 0)
-        return 2;
+        return bail(&o, &args, NULL, 2);
     if (o.help) {
         usage(argv[0]);
-        return 0;
+        return bail(&o, &args, NULL, 0);
     }
     if (o.version) {
         printf("zdbfs (qsfs) %s (commit %s), mounts 0-db-fs filesystems (layout 1)\n", qs_version(),
                qs_git_commit());
-        return 0;
+        return bail(&o, &args, NULL, 0);
     }
     struct fuse_cmdline_opts fo;
     if (fuse_parse_cmdline(&args, &fo) != 0)
-        return 2;
+        return bail(&o, &args, NULL, 2);
     if (!fo.mountpoint) {
         fprintf(stderr, "zdbfs: no mount point given (zdbfs MOUNTPOINT [-o options]; --help)\n");
-        return 2;
+        return bail(&o, &args, NULL, 2);
     }
     if (o.logfile) {
         logf_ = fopen(o.logfile, "a");
         if (!logf_) {
             fprintf(stderr, "zdbfs: logfile %s: %s\n", o.logfile, strerror(errno));
-            return 1;
+            return bail(&o, &args, fo.mountpoint, 1);
         }
     }
     qs_log_set_handler(log_handler, NULL);
@@ -213,19 +243,19 @@ int main(int argc, char **argv)
         int p[2];
         if (pipe(p) != 0) {
             fprintf(stderr, "zdbfs: pipe: %s\n", strerror(errno));
-            return 1;
+            return bail(&o, &args, fo.mountpoint, 1);
         }
         pid_t pid = fork();
         if (pid < 0) {
             fprintf(stderr, "zdbfs: fork: %s\n", strerror(errno));
-            return 1;
+            return bail(&o, &args, fo.mountpoint, 1);
         }
         if (pid > 0) {
             close(p[1]);
             char st = 1;
             if (read(p[0], &st, 1) != 1)
                 st = 1;
-            return st;
+            _exit(st); /* the child owns everything */
         }
         close(p[0]);
         ready_fd = p[1];
@@ -235,11 +265,11 @@ int main(int argc, char **argv)
     uint64_t size = 0, bsize = 0;
     if (o.size && parse_size(o.size, &size) != 0) {
         fprintf(stderr, "zdbfs: size=%s: not a size (bytes, or with K M G T)\n", o.size);
-        return 2;
+        return bail(&o, &args, fo.mountpoint, 2);
     }
     if (o.blocksize && (parse_size(o.blocksize, &bsize) != 0 || bsize > UINT32_MAX)) {
         fprintf(stderr, "zdbfs: blocksize=%s: not a size\n", o.blocksize);
-        return 2;
+        return bail(&o, &args, fo.mountpoint, 2);
     }
     static const char *const defname[3] = {"zdbfs-meta", "zdbfs-data", "zdbfs-temp"};
     char addr[3][512];
@@ -249,7 +279,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++) {
         if (endpoint(&o, i, addr[i], sizeof addr[i]) != 0) {
             fprintf(stderr, "zdbfs: bad zdb endpoint for the %s namespace\n", defname[i] + 6);
-            return 2;
+            return bail(&o, &args, fo.mountpoint, 2);
         }
         zo.ep[i].address = addr[i];
         zo.ep[i].ns = o.ns[i].name ? o.ns[i].name : defname[i];
@@ -258,7 +288,7 @@ int main(int argc, char **argv)
     struct qs_fs_kv *kv;
     if (qs_fs_kv_zdb_new(&kv, &zo) != 0) {
         fprintf(stderr, "zdbfs: %s\n", qs_err_msg());
-        return 1;
+        return bail(&o, &args, fo.mountpoint, 1);
     }
     struct qs_fs_opts fso = {.kv = kv,
                              .size = size,
@@ -269,7 +299,7 @@ int main(int argc, char **argv)
     if (qs_fs_open(&fs, &fso) != 0) {
         fprintf(stderr, "zdbfs: %s\n", qs_err_msg());
         kv->free(kv);
-        return 1;
+        return bail(&o, &args, fo.mountpoint, 1);
     }
     struct zdbfs_ctx ctx = {.fs = fs,
                             .writeback = !o.nocache && !o.nowriteback,
@@ -327,6 +357,7 @@ close_fs:
     kv->free(kv);
     free(fo.mountpoint);
     fuse_opt_free_args(&args);
+    opts_free(&o);
     if (logf_)
         fclose(logf_);
     if (ready_fd >= 0) {

@@ -400,7 +400,8 @@ int fs_commit(struct qs_fs *fs)
     j.txid = ++fs->txid;
     j.pool = malloc((fs->pool.n ? fs->pool.n : 1) * 8);
     if (j.pool) {
-        memcpy(j.pool, fs->pool.k, fs->pool.n * 8);
+        if (fs->pool.n)
+            memcpy(j.pool, fs->pool.k, fs->pool.n * 8);
         j.npool = (uint32_t)fs->pool.n;
     } else if (rc == 0) {
         rc = qs_err_set(QS_ENOMEM, "out of memory");

@@ -181,7 +181,8 @@ int dir_load(struct qs_fs *fs, struct inode *in)
         free(e);
     }
     if (rc == 0) {
-        qsort(d->order, d->norder, sizeof *d->order, cmp_cookie);
+        if (d->norder > 1)
+            qsort(d->order, d->norder, sizeof *d->order, cmp_cookie);
         for (uint32_t i = 1; i < d->norder && rc == 0; i++)
             if (d->order[i]->d.cookie == d->order[i - 1]->d.cookie) {
                 qs_err_set(QS_ECORRUPT, "two entries share cookie %llu",
