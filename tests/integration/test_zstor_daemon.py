@@ -536,6 +536,39 @@ class Upkeep(DaemonTest):
         self.assertNotIn("fs_fuse_reqs", body)
         self.assertIn("data_dir_files_evicted 3", body)
 
+    def test_fs_stats_of_a_real_zdbfs_mount(self):
+        if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+            self.skipTest("needs root and /dev/fuse")
+        import zdbfstest
+        import zdbtest
+        z = zdbtest.Zdb(tmpdir=self.cl.path("fs-zdb"))
+        z.start()
+        self.addCleanup(z.cleanup)
+        m = zdbfstest.Mount(z, self.cl.tmp, ["autons"])
+        self.addCleanup(m.cleanup)
+        m.start()
+        with open(os.path.join(m.path, "f"), "wb") as f:
+            f.write(os.urandom(300000))
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        self.cl.extra += ('zdbfs_mountpoint = "%s"\nprometheus_port = %d\nprometheus_bind = '
+                          '"127.0.0.1"\n' % (m.path, port))
+        self.cl.write_config()
+        self.daemon()
+        deadline = time.monotonic() + 20
+        while True:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+            if "zstor_fs_stats_up 1" in body or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertIn("zstor_fs_stats_up 1", body)
+        written = [l for l in body.splitlines() if l.startswith("fs_bytes_written")]
+        self.assertTrue(written and int(float(written[0].split()[-1])) >= 300000, written)
+        reqs = [l for l in body.splitlines() if l.startswith("fs_fuse_reqs")]
+        self.assertTrue(reqs and int(float(reqs[0].split()[-1])) > 0, reqs)
+
     def test_readiness_is_notified(self):
         ns = os.path.join(self.cl.tmp, "notify.sock")
         r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
