@@ -453,7 +453,7 @@ int fs_commit(struct qs_fs *fs)
     return rc;
 }
 
-int fs_flush_all_data(struct qs_fs *fs)
+static int flush_data_except(struct qs_fs *fs, struct inode *skip)
 {
     FS_LOCK(fs);
     size_t n = 0;
@@ -465,19 +465,36 @@ int fs_flush_all_data(struct qs_fs *fs)
         return -ENOMEM;
     }
     n = 0;
-    for (struct inode *in = fs->dlist; in; in = in->dnext) {
+    struct inode *keep = NULL;
+    for (struct inode *in = fs->dlist, *nx; in; in = nx) {
+        nx = in->dnext;
+        if (in == skip) { /* its io is the caller's: it stays listed */
+            keep = in;
+            continue;
+        }
         list[n++] = in;
         in->pins++;
+        in->on_dlist = false;
     }
-    fs->dlist = NULL;
-    for (size_t i = 0; i < n; i++)
-        list[i]->on_dlist = false;
+    fs->dlist = keep;
+    if (keep)
+        keep->dnext = NULL;
     FS_UNLOCK(fs);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        pthread_rwlock_wrlock(&list[i]->io);
-        int r = file_flush_locked(fs, list[i]);
-        pthread_rwlock_unlock(&list[i]->io);
+        int r = 0;
+        /* a caller holding one file's io only tries the others: two such writers would
+         * otherwise wait for each other */
+        if (skip) {
+            if (pthread_rwlock_trywrlock(&list[i]->io) == 0) {
+                r = file_flush_locked(fs, list[i]);
+                pthread_rwlock_unlock(&list[i]->io);
+            }
+        } else {
+            pthread_rwlock_wrlock(&list[i]->io);
+            r = file_flush_locked(fs, list[i]);
+            pthread_rwlock_unlock(&list[i]->io);
+        }
         if (r && !rc)
             rc = r;
         FS_LOCK(fs);
@@ -491,6 +508,16 @@ int fs_flush_all_data(struct qs_fs *fs)
     }
     free(list);
     return rc;
+}
+
+int fs_flush_all_data(struct qs_fs *fs)
+{
+    return flush_data_except(fs, NULL);
+}
+
+int fs_flush_others(struct qs_fs *fs, struct inode *in)
+{
+    return flush_data_except(fs, in);
 }
 
 int qs_fs_sync(struct qs_fs *fs)

@@ -14,6 +14,7 @@
 #include "fs/private.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/sys.h"
 
 #define MAX_FILE_SIZE (1ull << 44)       /* 16 TiB */
 #define FLUSH_AT      (4u * 1024 * 1024) /* dirty bytes of one file that start a write-back */
@@ -468,6 +469,15 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
         rc = -EFBIG;
         goto out;
     }
+    /* memory stays bounded when zdb does not take writes: past twice the dirty limit a
+     * write is refused unless this file's blocks can be written first */
+    if (atomic_load(&fs->dirty_bytes) + n > 2 * fs->dirty_max) {
+        rc = file_flush_locked(fs, in);
+        if (rc == 0 && atomic_load(&fs->dirty_bytes) + n > 2 * fs->dirty_max)
+            rc = fs_flush_others(fs, in);
+        if (rc)
+            goto out;
+    }
     size_t done = 0;
     while (done < n && rc == 0) {
         uint64_t pos = off + done, idx = pos / fs->bs;
@@ -501,8 +511,14 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
     }
     FS_UNLOCK(fs);
     if (rc == 0 &&
-        ((size_t)in->ndirty * fs->bs >= FLUSH_AT || atomic_load(&fs->dirty_bytes) > fs->dirty_max))
-        rc = file_flush_locked(fs, in);
+        ((size_t)in->ndirty * fs->bs >= FLUSH_AT ||
+         atomic_load(&fs->dirty_bytes) > fs->dirty_max) &&
+        qs_now_ms() >= atomic_load(&fs->flush_retry_ms)) {
+        /* the bytes are taken (cached) either way; a failed write-back is retried by the
+         * timer, not by every write (which would resend everything each time) */
+        if (file_flush_locked(fs, in) != 0)
+            atomic_store(&fs->flush_retry_ms, qs_now_ms() + 1000);
+    }
     cache_trim(fs, in, fs->cache_blocks);
 out:
     pthread_rwlock_unlock(&in->io);

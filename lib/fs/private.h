@@ -107,6 +107,7 @@ struct qs_fs {
     pthread_cond_t bg_cv;
     unsigned commit_ms;
     atomic_size_t dirty_bytes, cached_bytes;
+    atomic_int_fast64_t flush_retry_ms; /* writers do not write back before (after a failure) */
     struct {
         atomic_uint_fast64_t hit, miss, full, lflush, rflush, rbytes, wbytes, errors, commits;
     } c;
@@ -158,6 +159,8 @@ int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size); /* 
 /* commit.c */
 int fs_commit(struct qs_fs *fs);
 int fs_flush_all_data(struct qs_fs *fs);
+/* Writes back every file's blocks but in's (whose io the caller holds). */
+int fs_flush_others(struct qs_fs *fs, struct inode *in);
 /* Encodes in's value (and its dirty pages / buckets) into the journal under
  * construction (mu held). */
 struct jbuild;

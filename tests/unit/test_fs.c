@@ -456,6 +456,51 @@ static void test_crash_tail_bytes_stay_cut(void **state)
     crash->free(crash);
 }
 
+/* zdb refusing writes: memory stays bounded (writes fail once twice the dirty limit is
+ * cached), and what was accepted is written once zdb is back. */
+static void test_dirty_memory_bounded(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs_opts o = {.kv = kv, .block_size = 4096, .dirty_max = 1 << 20};
+    struct qs_fs *fs;
+    assert_int_equal(qs_fs_open(&fs, &o), 0);
+    uint64_t f = mkfile(fs, R, "f", NULL);
+    static uint8_t chunk[64 * 1024];
+    qs_fs_kv_mem_fail_after(kv, 0);
+    uint64_t accepted = 0;
+    int refused = 0;
+    for (int i = 0; i < 200; i++) {
+        memset(chunk, i + 1, sizeof chunk);
+        int rc = qs_fs_write(fs, f, accepted, chunk, sizeof chunk, false, NULL);
+        if (rc == 0)
+            accepted += sizeof chunk;
+        else
+            refused++;
+        struct qs_fs_counters c;
+        qs_fs_counters(fs, &c);
+        assert_true(c.dirty_bytes <= 2 * (1 << 20) + sizeof chunk);
+    }
+    assert_true(refused > 0);
+    assert_true(accepted >= 2 * (1 << 20) - sizeof chunk);
+    qs_fs_kv_mem_fail_after(kv, -1);
+    assert_int_equal(qs_fs_fsync(fs, f, false), 0);
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    struct stat st;
+    assert_int_equal(qs_fs_getattr(fs, f, &st), 0);
+    assert_int_equal((uint64_t)st.st_size, accepted);
+    uint8_t out[sizeof chunk];
+    size_t got;
+    for (uint64_t off = 0; off < accepted; off += sizeof chunk) {
+        assert_int_equal(qs_fs_read(fs, f, off, sizeof out, out, &got), 0);
+        assert_int_equal(got, sizeof out);
+        assert_int_equal(out[0], (uint8_t)(off / sizeof chunk + 1));
+    }
+    assert_int_equal(qs_fs_close(fs), 0);
+    kv->free(kv);
+}
+
 static void test_big_directory(void **state)
 {
     struct qs_fs_kv *kv;
@@ -556,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_values),
         cmocka_unit_test(test_store_failure),
         cmocka_unit_test(test_crash_tail_bytes_stay_cut),
+        cmocka_unit_test(test_dirty_memory_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
