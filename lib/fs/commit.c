@@ -83,50 +83,67 @@ static int free_meta_key(struct qs_fs *fs, uint64_t *k)
     return rc;
 }
 
-/* Map pages of a regular file. */
+/* Map pages of a regular file (mu held: nothing else changes the map meanwhile). */
 static int jb_pages(struct qs_fs *fs, struct jbuild *jb, struct inode *in, struct qs_fs_dinode *d)
 {
-    uint64_t nk = in->a.nblocks;
+    struct fmap *m = &in->m;
+    uint64_t nk = m->nkeys;
     int rc = 0;
     if (nk <= QS_FS_INLINE_BLOCKS) {
-        for (uint32_t p = 0; p < in->npk && rc == 0; p++)
-            rc = free_meta_key(fs, &in->pkeys[p]);
-        in->paged = false;
+        struct mpage *pg = NULL;
+        if (nk && (rc = map_page(fs, in->ino, m, 0, &pg)) != 0)
+            return rc;
+        pthread_mutex_lock(&m->mu);
+        for (uint32_t p = 0; p < m->cap && rc == 0; p++) {
+            rc = free_meta_key(fs, &m->pkeys[p]);
+            m->pdirty[p] = 0;
+        }
+        m->paged = false; /* page 0 now lives in the inode: never dropped */
+        pthread_mutex_unlock(&m->mu);
         d->nblocks = nk;
-        d->blocks = in->map;
-        d->lens = in->mlen;
+        d->blocks = pg ? pg->key : NULL;
+        d->lens = pg ? pg->len : NULL;
         d->npages = 0;
         return rc;
     }
     uint32_t np = (uint32_t)((nk + QS_FS_PAGE_KEYS - 1) / QS_FS_PAGE_KEYS);
-    for (uint32_t p = 0; p < np && rc == 0; p++) {
-        if (!in->paged)
-            in->pdirty[p] = 1;
-        if (!in->pdirty[p])
-            continue;
+    pthread_mutex_lock(&m->mu);
+    m->committing++; /* until the commit ends (commit_end) */
+    in->map_committing = true;
+    for (uint32_t p = 0; p < np && p < m->cap && rc == 0; p++) {
+        struct mpage *pg = m->pt[p];
+        if (!m->paged && pg)
+            m->pdirty[p] = 1; /* from inline to pages: every page is new */
+        if (!m->pdirty[p] || !pg)
+            continue; /* unchanged (a page that is not loaded is never dirty) */
         uint64_t first = (uint64_t)p * QS_FS_PAGE_KEYS;
         uint32_t cnt = (uint32_t)(nk - first < QS_FS_PAGE_KEYS ? nk - first : QS_FS_PAGE_KEYS);
         bool empty = true;
         for (uint32_t j = 0; j < cnt && empty; j++)
-            empty = in->map[first + j] == 0;
+            empty = pg->key[j] == 0;
         if (empty) {
-            rc = free_meta_key(fs, &in->pkeys[p]);
+            rc = free_meta_key(fs, &m->pkeys[p]);
         } else {
-            if (!in->pkeys[p] && (rc = alloc_meta_key(fs, &in->pkeys[p])) != 0)
+            if (!m->pkeys[p] && (rc = alloc_meta_key(fs, &m->pkeys[p])) != 0)
                 break;
             uint8_t *buf;
             size_t len;
-            if ((rc = qs_fs_page_encode(in->map + first, in->mlen + first, cnt, &buf, &len)) == 0)
-                rc = jb_add(jb, in->pkeys[p], buf, len);
+            if ((rc = qs_fs_page_encode(pg->key, pg->len, cnt, &buf, &len)) == 0)
+                rc = jb_add(jb, m->pkeys[p], buf, len);
         }
-        in->pdirty[p] = 0;
+        m->pdirty[p] = 0;
     }
-    for (uint32_t p = np; p < in->npk && rc == 0; p++)
-        rc = free_meta_key(fs, &in->pkeys[p]);
-    in->paged = true;
+    for (uint32_t p = np; p < m->cap && rc == 0; p++)
+        rc = free_meta_key(fs, &m->pkeys[p]);
+    m->paged = true;
     d->nblocks = nk;
     d->npages = np;
-    d->pages = in->pkeys;
+    d->pages = m->pkeys;
+    d->nalloc = m->nalloc;
+    pthread_mutex_unlock(&m->mu);
+    if (np > m->cap) /* pages past what was ever loaded are holes: no keys */
+        return qs_err_set(QS_EINVAL, "block map of inode %llu shorter than its size",
+                          (unsigned long long)in->ino);
     return rc;
 }
 
@@ -432,8 +449,13 @@ int fs_commit(struct qs_fs *fs)
         /* the pages and buckets of these inodes must be rewritten too */
         for (size_t i = 0; i < jb.npinned; i++) {
             struct inode *in = jb.pinned[i];
-            if (S_ISREG(in->a.mode) && in->pdirty)
-                memset(in->pdirty, 1, in->npk);
+            if (S_ISREG(in->a.mode) && in->map_committing) {
+                pthread_mutex_lock(&in->m.mu);
+                for (uint32_t p = 0; p < in->m.cap; p++)
+                    if (in->m.pt[p])
+                        in->m.pdirty[p] = 1;
+                pthread_mutex_unlock(&in->m.mu);
+            }
             if (S_ISDIR(in->a.mode) && in->dir)
                 memset(in->dir->bdirty, 1, in->dir->nbuckets);
         }
@@ -441,8 +463,16 @@ int fs_commit(struct qs_fs *fs)
     } else {
         atomic_fetch_add(&fs->c.commits, 1);
     }
-    for (size_t i = 0; i < jb.npinned; i++)
-        inode_unpin(fs, jb.pinned[i]);
+    for (size_t i = 0; i < jb.npinned; i++) {
+        struct inode *in = jb.pinned[i];
+        if (in->map_committing) {
+            pthread_mutex_lock(&in->m.mu);
+            in->m.committing--;
+            pthread_mutex_unlock(&in->m.mu);
+            in->map_committing = false;
+        }
+        inode_unpin(fs, in);
+    }
     FS_UNLOCK(fs);
     free(fm.k);
     free(fd.k);
@@ -933,6 +963,13 @@ void qs_fs_counters(struct qs_fs *fs, struct qs_fs_counters *o)
     FS_LOCK(fs);
     o->inodes = fs->icount;
     o->cache_entries = fs->icount;
+    for (size_t i = 0; i < fs->icap; i++)
+        for (struct inode *in = fs->itab[i]; in; in = in->hnext)
+            if (S_ISREG(in->a.mode)) {
+                pthread_mutex_lock(&in->m.mu);
+                o->map_pages += in->m.loaded;
+                pthread_mutex_unlock(&in->m.mu);
+            }
     FS_UNLOCK(fs);
 }
 

@@ -61,16 +61,22 @@ static int cache_insert(struct inode *in, struct blk *b)
     return 0;
 }
 
-static uint64_t map_key(const struct inode *in, uint64_t idx)
+/* The block's key (0 = a hole) and how many bytes of the stored value count (bytes past
+ * them were written after a commit that did not happen, or were cut: they read as
+ * zeros). Loads the map page; -EIO when that fails. */
+static int mget(struct qs_fs *fs, struct inode *in, uint64_t idx, uint64_t *key, uint32_t *len)
 {
-    return idx < in->a.nblocks ? in->map[idx] : 0;
+    return map_get(fs, in->ino, &in->m, idx, key, len);
 }
 
-/* How many bytes of the stored block count (bytes past it are from after a commit that
- * did not happen, or were cut: they read as zeros). */
-static uint32_t map_len(const struct inode *in, uint64_t idx)
+static uint64_t mkey(struct qs_fs *fs, struct inode *in, uint64_t idx, int *rc)
 {
-    return idx < in->a.nblocks ? in->mlen[idx] : 0;
+    uint64_t k;
+    uint32_t l;
+    int e = mget(fs, in, idx, &k, &l);
+    if (e && !*rc)
+        *rc = e;
+    return e ? 0 : k;
 }
 
 /* Removes b from the cache and frees it (io held; mu held when b is dirty: counters). */
@@ -85,7 +91,7 @@ static void cache_drop(struct qs_fs *fs, struct inode *in, struct blk *b)
     if (b->dirty) {
         in->ndirty--;
         atomic_fetch_sub(&fs->dirty_bytes, fs->bs);
-        if (map_key(in, b->idx) == 0 && in->nnew)
+        if (b->keyless && in->nnew)
             in->nnew--;
     }
     atomic_fetch_sub(&fs->cached_bytes, fs->bs);
@@ -158,12 +164,23 @@ static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, s
         free(keys);
         return -ENOMEM;
     }
+    uint32_t *lens = calloc(n, 4);
+    int rc = lens ? 0 : -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        qs_put64(keys[i], map_key(in, idx[i]));
+        uint64_t k = 0;
+        if (rc == 0)
+            rc = mget(fs, in, idx[i], &k, &lens[i]);
+        qs_put64(keys[i], k);
         ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_GET, .key = keys[i], .key_len = 8};
         out[i] = NULL;
     }
-    int rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, n);
+    if (rc) {
+        free(lens);
+        free(ops);
+        free(keys);
+        return rc;
+    }
+    rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, n);
     if (rc) {
         if (rc == QS_ENOTFOUND)
             qs_err_set(QS_ECORRUPT, "a block of the file is missing from the data namespace");
@@ -179,8 +196,8 @@ static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, s
         if (n_ok > fs->bs) {
             rc = blk_fill(fs, in, b, ops[i].reply, n_ok); /* reports the corruption */
         } else {
-            if (n_ok > map_len(in, idx[i]))
-                n_ok = map_len(in, idx[i]);
+            if (n_ok > lens[i])
+                n_ok = lens[i];
             rc = blk_fill(fs, in, b, ops[i].reply, n_ok);
         }
         out[i] = b;
@@ -196,6 +213,7 @@ static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, s
     fs_op_free(ops, n);
     free(ops);
     free(keys);
+    free(lens);
     return rc;
 }
 
@@ -272,13 +290,14 @@ int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *
         for (uint64_t i = w; i <= wend; i++) {
             if (cache_find(in, i)) {
                 atomic_fetch_add(&fs->c.hit, 1);
-            } else if (map_key(in, i)) {
+            } else if (mkey(fs, in, i, &rc)) {
                 atomic_fetch_add(&fs->c.miss, 1);
                 want[nw++] = i;
             }
         }
         pthread_mutex_unlock(&in->cmu);
-        rc = fetch_into(fs, in, want, nw, fetched);
+        if (rc == 0)
+            rc = fetch_into(fs, in, want, nw, fetched);
         if (rc)
             break;
         pthread_mutex_lock(&in->cmu);
@@ -314,6 +333,7 @@ int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *
         atomic_fetch_add(&fs->c.rbytes, *got);
     }
 out:
+    map_trim(&in->m);
     pthread_rwlock_unlock(&in->io);
     unpin_file(fs, in);
     return rc;
@@ -327,8 +347,9 @@ static void blk_dirty(struct qs_fs *fs, struct inode *in, struct blk *b)
     b->dirty = true;
     in->ndirty++;
     atomic_fetch_add(&fs->dirty_bytes, fs->bs);
-    if (map_key(in, b->idx) == 0 || b->cow)
-        in->nnew += map_key(in, b->idx) == 0;
+    int ignored = 0; /* only st_blocks' count depends on it */
+    b->keyless = mkey(fs, in, b->idx, &ignored) == 0 && ignored == 0;
+    in->nnew += b->keyless;
     if (!in->on_dlist) {
         in->on_dlist = true;
         in->dnext = fs->dlist;
@@ -344,13 +365,16 @@ static int blk_get(struct qs_fs *fs, struct inode *in, uint64_t idx, bool whole,
         *out = b;
         return 0;
     }
-    if (!whole && map_key(in, idx)) {
-        int rc = fetch_blocks(fs, in, &idx, 1);
+    int rc = 0;
+    if (!whole && mkey(fs, in, idx, &rc)) {
+        rc = fetch_blocks(fs, in, &idx, 1);
         if (rc)
             return rc;
         *out = cache_find(in, idx);
         return 0;
     }
+    if (rc)
+        return rc; /* the map page could not be read */
     b = blk_new(fs, idx);
     if (!b)
         return -ENOMEM;
@@ -382,9 +406,17 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
         for (struct blk *b = in->btab[i]; b; b = b->next)
             if (b->dirty && k < n)
                 bl[k++] = b;
+    uint32_t *had = calloc(n, 4); /* each block's recorded length */
+    if (!had) {
+        rc = -ENOMEM;
+        goto out;
+    }
     FS_LOCK(fs);
-    for (size_t i = 0; i < k; i++) {
-        uint64_t key = bl[i]->cow ? 0 : map_key(in, bl[i]->idx);
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        uint64_t key = 0;
+        rc = mget(fs, in, bl[i]->idx, &key, &had[i]);
+        if (bl[i]->cow)
+            key = 0;
         ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_SET, .val = bl[i]->data, .val_len = bl[i]->len};
         if (key) {
             qs_put64(keys[i], key);
@@ -394,6 +426,10 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
         }
     }
     FS_UNLOCK(fs);
+    if (rc) {
+        free(had);
+        goto out;
+    }
     rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, k);
     FS_LOCK(fs);
     for (size_t i = 0; i < k; i++) {
@@ -406,31 +442,30 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
                     rc = qs_err_set(QS_EPROTO, "the data store returned no key for a block");
                 continue;
             }
-            uint64_t nk = qs_le64(ops[i].reply), old = map_key(in, b->idx);
-            if (b->idx >= in->a.nblocks) {
-                if (map_reserve(in, b->idx + 1)) {
-                    rc = QS_ENOMEM;
-                    (void)keyvec_push(&fs->free_data, nk);
-                    continue;
-                }
-                in->a.nblocks = b->idx + 1;
-            }
-            if (old) {
-                if (keyvec_push(&fs->free_data, old))
+            uint64_t nk = qs_le64(ops[i].reply), old = 0;
+            int e = map_set(fs, in->ino, &in->m, b->idx, nk, b->len, &old);
+            if (e) {
+                if (!rc)
+                    rc = e == -ENOMEM ? QS_ENOMEM : QS_EIO;
+                if (keyvec_push(&fs->free_data, nk))
                     qs_log(QS_LOG_WARN, "out of memory: block value %llu leaks",
-                           (unsigned long long)old);
-            } else {
-                in->nalloc++;
-                if (in->nnew)
-                    in->nnew--;
+                           (unsigned long long)nk);
+                continue; /* stays dirty: written again later */
             }
-            in->map[b->idx] = nk;
-            in->mlen[b->idx] = b->len;
-            in->pdirty[b->idx / QS_FS_PAGE_KEYS] = 1;
+            if (old && keyvec_push(&fs->free_data, old))
+                qs_log(QS_LOG_WARN, "out of memory: block value %llu leaks",
+                       (unsigned long long)old);
+            if (b->keyless && in->nnew)
+                in->nnew--;
+            b->keyless = false;
             inode_dirty(fs, in);
-        } else if (in->mlen[b->idx] != b->len) {
-            in->mlen[b->idx] = b->len;
-            in->pdirty[b->idx / QS_FS_PAGE_KEYS] = 1;
+        } else if (had[i] != b->len) {
+            uint64_t same = qs_le64(ops[i].key);
+            if (map_set(fs, in->ino, &in->m, b->idx, same, b->len, NULL) != 0) {
+                if (!rc)
+                    rc = QS_EIO;
+                continue;
+            }
             inode_dirty(fs, in);
         }
         b->dirty = false;
@@ -439,6 +474,7 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
         atomic_fetch_sub(&fs->dirty_bytes, fs->bs);
     }
     FS_UNLOCK(fs);
+    free(had);
     atomic_fetch_add(linear ? &fs->c.lflush : &fs->c.rflush, 1);
     if (rc)
         rc = fs_errno(fs, rc, "writing blocks", in->ino);
@@ -521,6 +557,7 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
     }
     cache_trim(fs, in, fs->cache_blocks);
 out:
+    map_trim(&in->m);
     pthread_rwlock_unlock(&in->io);
     unpin_file(fs, in);
     return rc;
@@ -540,43 +577,45 @@ static int zero_part(struct qs_fs *fs, struct inode *in, uint64_t idx, uint32_t 
     if (cut) {
         if (b->len > s)
             b->len = s;
-        if (map_key(in, idx))
+        if (mkey(fs, in, idx, &rc))
             b->cow = true;
     }
-    blk_dirty(fs, in, b);
+    if (rc == 0)
+        blk_dirty(fs, in, b);
     FS_UNLOCK(fs);
-    return 0;
+    return rc;
 }
 
-/* Frees whole blocks [from, to) (io held). */
-static void free_blocks(struct qs_fs *fs, struct inode *in, uint64_t from, uint64_t to)
+/* Drops the cached blocks in [from, to) (io held). */
+static void drop_cached(struct qs_fs *fs, struct inode *in, uint64_t from, uint64_t to)
 {
-    for (uint64_t i = from; i < to; i++) {
-        struct blk *b = cache_find(in, i);
-        FS_LOCK(fs);
-        if (b)
-            cache_drop(fs, in, b);
-        if (map_key(in, i)) {
-            if (keyvec_push(&fs->free_data, in->map[i]))
-                qs_log(QS_LOG_WARN, "out of memory: block value leaks");
-            in->map[i] = 0;
-            in->mlen[i] = 0;
-            in->pdirty[i / QS_FS_PAGE_KEYS] = 1;
-            in->nalloc--;
-            inode_dirty(fs, in);
-        }
-        FS_UNLOCK(fs);
-    }
-    /* cached blocks past the map (never written) */
+    FS_LOCK(fs);
     for (uint32_t i = 0; i < in->bcap; i++)
         for (struct blk *b = in->btab[i], *nx; b; b = nx) {
             nx = b->next;
-            if (b->idx >= from && b->idx < to) {
-                FS_LOCK(fs);
+            if (b->idx >= from && b->idx < to)
                 cache_drop(fs, in, b);
-                FS_UNLOCK(fs);
-            }
         }
+    FS_UNLOCK(fs);
+}
+
+/* Frees whole blocks [from, to) inside the file: holes from now on (io held). */
+static int free_blocks(struct qs_fs *fs, struct inode *in, uint64_t from, uint64_t to)
+{
+    drop_cached(fs, in, from, to);
+    int rc = 0;
+    FS_LOCK(fs);
+    for (uint64_t i = from; i < to && i < in->m.nkeys && rc == 0; i++) {
+        uint64_t old = 0;
+        if (!mkey(fs, in, i, &rc))
+            continue;
+        rc = map_set(fs, in->ino, &in->m, i, 0, 0, &old);
+        if (rc == 0 && old && keyvec_push(&fs->free_data, old))
+            qs_log(QS_LOG_WARN, "out of memory: block value leaks");
+        inode_dirty(fs, in);
+    }
+    FS_UNLOCK(fs);
+    return rc;
 }
 
 int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size)
@@ -586,27 +625,24 @@ int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size)
     FS_LOCK(fs);
     uint64_t old = in->a.size;
     FS_UNLOCK(fs);
+    int rc = 0;
     if (size < old) {
         uint64_t keep = (size + fs->bs - 1) / fs->bs;
-        uint64_t top = in->a.nblocks;
-        for (uint32_t i = 0; i < in->bcap; i++)
-            for (struct blk *b = in->btab[i]; b; b = b->next)
-                if (b->idx + 1 > top)
-                    top = b->idx + 1;
-        free_blocks(fs, in, keep, top > keep ? top : keep);
+        drop_cached(fs, in, keep, UINT64_MAX);
+        FS_LOCK(fs);
+        rc = map_cut(fs, in->ino, &in->m, keep, &fs->free_data, &fs->free_meta);
+        inode_dirty(fs, in);
+        FS_UNLOCK(fs);
+        if (rc)
+            return rc;
         if (size % fs->bs) {
             uint64_t idx = size / fs->bs;
             struct blk *b = cache_find(in, idx);
-            if (b || map_key(in, idx)) {
-                int rc = zero_part(fs, in, idx, (uint32_t)(size % fs->bs), fs->bs, true);
-                if (rc)
-                    return rc;
-            }
+            if (b || mkey(fs, in, idx, &rc))
+                rc = zero_part(fs, in, idx, (uint32_t)(size % fs->bs), fs->bs, true);
+            if (rc)
+                return rc;
         }
-        FS_LOCK(fs);
-        if (in->a.nblocks > keep)
-            in->a.nblocks = keep;
-        FS_UNLOCK(fs);
     }
     FS_LOCK(fs);
     in->a.size = size;
@@ -641,8 +677,8 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
             uint64_t idx = pos / bs, bend = (idx + 1) * bs;
             uint64_t e = zend < bend ? zend : bend;
             if (pos % bs == 0 && (e == bend || e == size))
-                free_blocks(fs, in, idx, idx + 1);
-            else if (cache_find(in, idx) || map_key(in, idx))
+                rc = free_blocks(fs, in, idx, idx + 1);
+            else if (cache_find(in, idx) || mkey(fs, in, idx, &rc))
                 rc = zero_part(fs, in, idx, (uint32_t)(pos % bs), (uint32_t)(e - idx * bs), false);
             pos = e;
         }

@@ -282,6 +282,7 @@ int qs_fs_dinode_encode(const struct qs_fs_dinode *d, uint8_t **out, size_t *len
                 wr32(&w, d->lens[i]);
             }
         } else {
+            wr64(&w, d->nalloc);
             for (uint32_t i = 0; i < d->npages; i++)
                 wr64(&w, d->pages[i]);
         }
@@ -392,7 +393,8 @@ int qs_fs_dinode_decode(const uint8_t *p, size_t n, struct qs_fs_dinode *d)
         if (d->npages && (d->nblocks + QS_FS_PAGE_KEYS - 1) / QS_FS_PAGE_KEYS != d->npages)
             goto bad_count;
         if (d->npages) {
-            if (d->npages > (body - r.off) / 8)
+            d->nalloc = rd64(&r);
+            if (r.bad || d->npages > (body - r.off) / 8 || d->nalloc > d->nblocks)
                 goto short_;
             d->pages = calloc(d->npages, 8);
             if (!d->pages) {

@@ -78,6 +78,7 @@ struct qs_fs_dinode {
     uint32_t *lens;   /* inline form: bytes of each block that count (the rest reads as 0) */
     uint32_t npages;
     uint64_t *pages;
+    uint64_t nalloc; /* paged form: blocks with a key (st_blocks without loading pages) */
     /* S_IFDIR: entries are in nbuckets bucket values (0 = empty bucket) */
     uint32_t nbuckets;
     uint64_t next_cookie;

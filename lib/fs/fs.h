@@ -137,6 +137,7 @@ struct qs_fs_counters {
     uint64_t cache_hit, cache_miss, cache_full, cache_linear_flush, cache_random_flush;
     uint64_t cache_entries, cache_blocks, cache_blocksize, dirty_bytes, cached_bytes;
     uint64_t read_bytes, write_bytes, errors, commits, inodes;
+    uint64_t map_pages; /* block map pages in memory, all files */
 };
 void qs_fs_counters(struct qs_fs *fs, struct qs_fs_counters *out);
 

@@ -185,10 +185,7 @@ static void inode_destroy(struct qs_fs *fs, struct inode *in)
 {
     file_drop_cache(fs, in);
     free(in->btab);
-    free(in->map);
-    free(in->mlen);
-    free(in->pkeys);
-    free(in->pdirty);
+    map_destroy(&in->m);
     if (in->dir)
         dir_free(in->dir);
     qs_fs_dinode_free(&in->a);
@@ -215,96 +212,10 @@ static struct inode *inode_alloc(uint64_t ino)
     if (!in)
         return NULL;
     in->ino = ino;
+    map_init(&in->m);
     pthread_rwlock_init(&in->io, NULL);
     pthread_mutex_init(&in->cmu, NULL);
     return in;
-}
-
-int map_reserve(struct inode *in, uint64_t nblocks)
-{
-    if (nblocks <= in->mapcap)
-        return 0;
-    uint64_t c = in->mapcap ? in->mapcap : 16;
-    while (c < nblocks)
-        c *= 2;
-    if (c > SIZE_MAX / 8)
-        return qs_err_set(QS_ENOMEM, "block map of %llu entries", (unsigned long long)c);
-    uint64_t *m = realloc(in->map, c * 8);
-    if (!m)
-        return qs_err_set(QS_ENOMEM, "out of memory");
-    in->map = m;
-    uint32_t *l = realloc(in->mlen, c * 4);
-    if (!l)
-        return qs_err_set(QS_ENOMEM, "out of memory");
-    in->mlen = l;
-    memset(m + in->mapcap, 0, (c - in->mapcap) * 8);
-    memset(l + in->mapcap, 0, (c - in->mapcap) * 4);
-    in->mapcap = c;
-    uint64_t np = (c + QS_FS_PAGE_KEYS - 1) / QS_FS_PAGE_KEYS;
-    if (np > in->npk) {
-        uint64_t *pk = realloc(in->pkeys, np * 8);
-        uint8_t *pd = pk ? realloc(in->pdirty, np) : NULL;
-        if (pk)
-            in->pkeys = pk;
-        if (!pd)
-            return qs_err_set(QS_ENOMEM, "out of memory");
-        in->pdirty = pd;
-        memset(in->pkeys + in->npk, 0, (np - in->npk) * 8);
-        memset(in->pdirty + in->npk, 0, np - in->npk);
-        in->npk = (uint32_t)np;
-    }
-    return 0;
-}
-
-int map_load(struct qs_fs *fs, struct inode *in, const uint64_t *pages, uint32_t npages)
-{
-    int rc = map_reserve(in, in->a.nblocks);
-    if (rc)
-        return rc;
-    if (npages == 0)
-        return 0;
-    struct qs_zdb_op *ops = calloc(npages, sizeof *ops);
-    uint8_t(*keys)[8] = calloc(npages, 8);
-    if (!ops || !keys) {
-        free(ops);
-        free(keys);
-        return qs_err_set(QS_ENOMEM, "out of memory");
-    }
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < npages; i++) {
-        if (!pages[i])
-            continue; /* a page of holes has no value */
-        qs_put64(keys[m], pages[i]);
-        ops[m] = (struct qs_zdb_op){.kind = QS_ZDB_GET, .key = keys[m], .key_len = 8};
-        m++;
-    }
-    rc = m ? fs->kv->batch(fs->kv, QS_FS_META, ops, m) : 0;
-    for (uint32_t i = 0, o = 0; i < npages && rc == 0; i++) {
-        uint64_t k[QS_FS_PAGE_KEYS];
-        uint32_t l[QS_FS_PAGE_KEYS];
-        if (!pages[i])
-            continue;
-        rc = qs_fs_page_decode(ops[o].reply, ops[o].reply_len, k, l);
-        o++;
-        if (rc)
-            break;
-        in->pkeys[i] = pages[i];
-        for (uint32_t j = 0; j < QS_FS_PAGE_KEYS; j++) {
-            uint64_t b = (uint64_t)i * QS_FS_PAGE_KEYS + j;
-            if (b < in->a.nblocks) {
-                in->map[b] = k[j];
-                in->mlen[b] = l[j];
-                in->nalloc += k[j] != 0;
-            } else if (k[j]) {
-                rc = qs_err_set(QS_ECORRUPT, "map page %u holds a block past the end", i);
-                break;
-            }
-        }
-    }
-    fs_op_free(ops, m);
-    free(ops);
-    free(keys);
-    return rc;
 }
 
 int inode_from_disk(struct qs_fs *fs, struct inode *in, struct qs_fs_dinode *d)
@@ -313,27 +224,19 @@ int inode_from_disk(struct qs_fs *fs, struct inode *in, struct qs_fs_dinode *d)
     memset(d, 0, sizeof *d);
     int rc = 0;
     if (S_ISREG(in->a.mode)) {
-        uint64_t *blocks = in->a.blocks, *pages = in->a.pages;
-        uint32_t *lens = in->a.lens;
-        uint32_t np = in->a.npages;
+        if (in->a.npages)
+            rc = map_from_pages(&in->m, in->a.nblocks, in->a.pages, in->a.npages, in->a.nalloc);
+        else
+            rc = map_from_inline(&in->m, in->a.nblocks, in->a.blocks, in->a.lens);
+        free(in->a.blocks);
+        free(in->a.lens);
+        free(in->a.pages);
         in->a.blocks = in->a.pages = NULL;
         in->a.lens = NULL;
         in->a.npages = 0;
-        if (blocks) {
-            rc = map_reserve(in, in->a.nblocks);
-            for (uint64_t i = 0; rc == 0 && i < in->a.nblocks; i++) {
-                in->map[i] = blocks[i];
-                in->mlen[i] = lens[i];
-                in->nalloc += blocks[i] != 0;
-            }
-        } else {
-            rc = map_load(fs, in, pages, np);
-            in->paged = true;
-        }
-        free(blocks);
-        free(lens);
-        free(pages);
+        in->a.nblocks = 0;
     }
+    (void)fs;
     return rc;
 }
 
@@ -473,12 +376,9 @@ void inode_dirty(struct qs_fs *fs, struct inode *in)
 static void inode_release_keys(struct qs_fs *fs, struct inode *in)
 {
     int rc = keyvec_push(&fs->free_meta, in->ino);
-    for (uint32_t i = 0; i < in->npk && rc == 0; i++)
-        if (in->pkeys[i])
-            rc = keyvec_push(&fs->free_meta, in->pkeys[i]);
-    for (uint64_t i = 0; i < in->a.nblocks && rc == 0; i++)
-        if (in->map[i])
-            rc = keyvec_push(&fs->free_data, in->map[i]);
+    if (rc == 0 && S_ISREG(in->a.mode) &&
+        map_cut(fs, in->ino, &in->m, 0, &fs->free_data, &fs->free_meta) != 0)
+        rc = QS_EIO; /* a page could not be read: its blocks leak */
     if (in->dir)
         for (uint32_t i = 0; i < in->dir->nbuckets && rc == 0; i++)
             if (in->dir->bkeys[i])
@@ -488,7 +388,7 @@ static void inode_release_keys(struct qs_fs *fs, struct inode *in)
             if (in->a.buckets[i])
                 rc = keyvec_push(&fs->free_meta, in->a.buckets[i]);
     if (rc)
-        qs_log(QS_LOG_WARN, "inode %llu: out of memory while freeing; its values leak",
+        qs_log(QS_LOG_WARN, "inode %llu: some of its values could not be freed and leak",
                (unsigned long long)in->ino);
 }
 
@@ -534,7 +434,7 @@ void inode_fill_stat(struct qs_fs *fs, const struct inode *in, struct stat *st)
     st->st_blksize = fs->bs;
     uint64_t bytes = 0;
     if (S_ISREG(in->a.mode)) {
-        bytes = (in->nalloc + in->nnew) * fs->bs;
+        bytes = (in->m.nalloc + in->nnew) * fs->bs;
         uint64_t cap = (in->a.size + 511) & ~511ull;
         if (bytes > cap)
             bytes = cap;

@@ -15,6 +15,7 @@
 #include "fs/format.h"
 #include "fs/fs.h"
 #include "fs/kv.h"
+#include "fs/map.h"
 
 /* A cached file block. */
 struct blk {
@@ -23,6 +24,7 @@ struct blk {
     uint32_t len;  /* bytes that exist (the stored value's length) */
     bool dirty;
     bool cow;      /* write under a new key (the old one is freed at commit): truncation */
+    bool keyless;  /* dirty and counted in nnew: no key in the map yet */
     uint64_t used; /* LRU stamp */
     struct blk *next;
 };
@@ -54,16 +56,10 @@ struct inode {
     bool orphan;           /* nlink 0 but still referenced */
     bool bad;              /* failed to load or decode: every operation is -EIO */
     struct qs_fs_dinode a; /* attributes, xattrs, symlink target; arrays below instead */
-    /* regular file: block map */
-    uint64_t *map;
-    uint32_t *mlen; /* bytes of each stored block that count (written with the map) */
-    uint64_t mapcap;
-    uint64_t *pkeys; /* map page keys (npages = ceil(a.nblocks / QS_FS_PAGE_KEYS)) */
-    uint32_t npk;
-    uint8_t *pdirty;
-    bool paged;      /* stored with map pages (else inline) */
-    uint64_t nalloc; /* non-zero map keys */
-    uint64_t nnew;   /* dirty cached blocks not yet in the map */
+    /* regular file: the block map (map.h); a.nblocks is unused (the map's nkeys counts) */
+    struct fmap m;
+    bool map_committing; /* m.committing was raised by the commit under way (mu) */
+    uint64_t nnew;       /* dirty cached blocks not yet in the map */
     /* directory */
     struct dir *dir;
     /* data: io is held shared by reads, exclusively by everything that changes the file;
@@ -141,8 +137,6 @@ struct inode *inode_find(struct qs_fs *fs, uint64_t ino);
 int fs_upgrade_v1(struct qs_fs *fs);
 /* Turns a decoded value into an in-memory inode (takes d's arrays). */
 int inode_from_disk(struct qs_fs *fs, struct inode *in, struct qs_fs_dinode *d);
-int map_load(struct qs_fs *fs, struct inode *in, const uint64_t *pages, uint32_t npages);
-int map_reserve(struct inode *in, uint64_t nblocks);
 
 /* dir.c (mu held) */
 int dir_load(struct qs_fs *fs, struct inode *d);

@@ -41,18 +41,19 @@ static int convert(struct qs_fs *fs, struct inode *in, const uint8_t *v, size_t 
         in->a.size = o.size;
         uint64_t need = (o.size + V1_BLOCK - 1) / V1_BLOCK;
         uint64_t keep = o.nblocks < need ? o.nblocks : need;
-        rc = map_reserve(in, keep);
         for (uint64_t i = 0; rc == 0 && i < o.nblocks; i++) {
+            if (!o.blocks[i])
+                continue;
             if (i < keep) {
                 uint64_t left = o.size - i * V1_BLOCK;
-                in->map[i] = o.blocks[i];
-                in->mlen[i] = o.blocks[i] ? (uint32_t)(left < V1_BLOCK ? left : V1_BLOCK) : 0;
-                in->nalloc += o.blocks[i] != 0;
-            } else if (o.blocks[i]) {
+                rc = map_set(fs, in->ino, &in->m, i, o.blocks[i],
+                             (uint32_t)(left < V1_BLOCK ? left : V1_BLOCK), NULL);
+            } else {
                 rc = keyvec_push(&fs->free_data, o.blocks[i]); /* past the size */
             }
         }
-        in->a.nblocks = keep;
+        if (rc == 0 && keep > in->m.nkeys)
+            in->m.nkeys = keep; /* trailing holes */
     } else if (S_ISDIR(o.mode)) {
         if (dir_init_empty(in) != 0 || !(in->a.buckets = calloc(128, 8))) {
             rc = qs_err_set(QS_ENOMEM, "out of memory");

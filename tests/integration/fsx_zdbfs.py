@@ -61,7 +61,8 @@ def fallocate(fd, mode, off, length):
 
 
 class Exerciser:
-    def __init__(self, seed, ops, work):
+    def __init__(self, seed, ops, work, blocksize=None):
+        self.blocksize = blocksize
         self.rnd = random.Random(seed)
         self.seed = seed
         self.nops = ops
@@ -76,7 +77,8 @@ class Exerciser:
 
     # -- mounts --------------------------------------------------------------
     def mount_fs(self):
-        self.mount = zdbfstest.Mount(self.zdb, self.work, ["autons", "commit=300"])
+        opts = ["autons", "commit=300"] + (["blocksize=%s" % self.blocksize] if self.blocksize else [])
+        self.mount = zdbfstest.Mount(self.zdb, self.work, opts)
         self.mount.start()
 
     def paths(self, kind=None):
@@ -253,8 +255,8 @@ class Exerciser:
         self.mount_fs()
         if snapshot(self.mount.path) != snapshot(self.ref):
             return self.fail(self.nops, None, "tree differs after the final remount")
-        print("fsx_zdbfs seed=%d: %d operations, all equal; %s" %
-              (self.seed, self.nops, ", ".join("%s %d" % kv for kv in sorted(self.counts.items()))))
+        print("fsx_zdbfs seed=%d%s: %d operations, all equal; %s" %
+              (self.seed, " blocksize=%s" % self.blocksize if self.blocksize else "", self.nops, ", ".join("%s %d" % kv for kv in sorted(self.counts.items()))))
         return 0
 
     def cleanup(self):
@@ -268,6 +270,7 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--ops", type=int, default=1500)
+    ap.add_argument("--blocksize", default=None, help="of the filesystem (4K: most files get map pages)")
     a = ap.parse_args()
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         print("fsx_zdbfs: needs root and /dev/fuse")
@@ -275,7 +278,7 @@ def main():
     zdbtest.BUILD_DIR = a.build
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 30)
     work = tempfile.mkdtemp(prefix="fsx-zdbfs-")
-    x = Exerciser(seed, a.ops, work)
+    x = Exerciser(seed, a.ops, work, a.blocksize)
     try:
         return x.run()
     finally:

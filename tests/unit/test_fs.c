@@ -15,6 +15,7 @@
 
 #include "fs/fs.h"
 #include "fs/kv.h"
+#include "fs/map.h"
 #include "util/mem.h"
 
 #define R QS_FS_ROOT_INO
@@ -501,6 +502,57 @@ static void test_dirty_memory_bounded(void **state)
     kv->free(kv);
 }
 
+/* A huge sparse file: its block map is loaded page by page and memory stays bounded. */
+static void test_block_map_pages_bounded(void **state)
+{
+    struct qs_fs_kv *kv;
+    assert_int_equal(qs_fs_kv_mem_new(&kv), 0);
+    struct qs_fs *fs = mount_kv(kv);
+    uint64_t f = mkfile(fs, R, "huge", NULL);
+    const unsigned pages = 3 * MAP_PAGES_KEPT;
+    const uint64_t stride = (uint64_t)QS_FS_PAGE_KEYS * 4096; /* one block per map page */
+    for (unsigned p = 0; p < pages; p++) {
+        uint8_t v = (uint8_t)(p + 1);
+        assert_int_equal(qs_fs_write(fs, f, p * stride + 7, &v, 1, false, NULL), 0);
+    }
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    f = look(fs, R, "huge");
+    struct qs_fs_counters c;
+    for (int round = 0; round < 2; round++)
+        for (unsigned p = 0; p < pages; p++) {
+            uint8_t v[2];
+            size_t got;
+            assert_int_equal(qs_fs_read(fs, f, p * stride + 6, 2, v, &got), 0);
+            assert_int_equal(got, 2);
+            assert_int_equal(v[0], 0);
+            assert_int_equal(v[1], (uint8_t)(p + 1));
+            qs_fs_counters(fs, &c);
+            assert_true(c.map_pages <= MAP_PAGES_KEPT + 1);
+        }
+    /* shrinking frees the pages past the end; the file reads back the same */
+    struct stat in = {.st_size = (off_t)(10 * stride)}, st;
+    assert_int_equal(qs_fs_setattr(fs, f, &in, QS_FS_SET_SIZE, &st), 0);
+    assert_int_equal(qs_fs_getattr(fs, f, &st), 0);
+    assert_int_equal(st.st_blocks, 10 * 8);
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_kv(kv);
+    f = look(fs, R, "huge");
+    for (unsigned p = 0; p < 10; p++) {
+        uint8_t v;
+        size_t got;
+        assert_int_equal(qs_fs_read(fs, f, p * stride + 7, 1, &v, &got), 0);
+        assert_int_equal(v, (uint8_t)(p + 1));
+    }
+    assert_int_equal(qs_fs_unlink(fs, R, "huge"), 0);
+    qs_fs_forget(fs, f, 1);
+    assert_int_equal(qs_fs_close(fs), 0);
+    uint64_t vals, bytes;
+    qs_fs_kv_mem_count(kv, QS_FS_DATA, &vals, &bytes);
+    assert_int_equal(vals, 1); /* only the header is left */
+    kv->free(kv);
+}
+
 static void test_big_directory(void **state)
 {
     struct qs_fs_kv *kv;
@@ -602,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_store_failure),
         cmocka_unit_test(test_crash_tail_bytes_stay_cut),
         cmocka_unit_test(test_dirty_memory_bounded),
+        cmocka_unit_test(test_block_map_pages_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
