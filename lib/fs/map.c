@@ -146,7 +146,7 @@ int map_get(struct qs_fs *fs, uint64_t ino, struct fmap *m, uint64_t idx, uint64
     int rc = 0;
     uint32_t p = (uint32_t)(idx / QS_FS_PAGE_KEYS);
     if (idx < m->nkeys && (m->pt && p < m->cap && (m->pt[p] || m->pkeys[p]))) {
-        struct mpage *pg;
+        struct mpage *pg = NULL;
         rc = load(fs, ino, m, p, &pg);
         if (rc == 0) {
             *key = pg->key[idx % QS_FS_PAGE_KEYS];
@@ -166,7 +166,7 @@ int map_set(struct qs_fs *fs, uint64_t ino, struct fmap *m, uint64_t idx, uint64
     if (np > UINT32_MAX)
         return -EFBIG;
     pthread_mutex_lock(&m->mu);
-    struct mpage *pg;
+    struct mpage *pg = NULL;
     int rc = load(fs, ino, m, (uint32_t)(np - 1), &pg);
     if (rc == 0) {
         uint32_t j = (uint32_t)(idx % QS_FS_PAGE_KEYS);
@@ -194,7 +194,7 @@ int map_cut(struct qs_fs *fs, uint64_t ino, struct fmap *m, uint64_t nkeys, stru
         for (uint32_t p = first; p < end && p < m->cap && rc == 0; p++) {
             if (!m->pt[p] && !m->pkeys[p])
                 continue; /* a page of holes */
-            struct mpage *pg;
+            struct mpage *pg = NULL;
             if ((rc = load(fs, ino, m, p, &pg)) != 0)
                 break;
             for (uint32_t j = 0; j < QS_FS_PAGE_KEYS && rc == 0; j++) {
