@@ -432,7 +432,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     fuse_reply_err(req, -qs_fs_setxattr(c->fs, ino, name, value, size, flags));
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* getxattr and listxattr: size 0 asks for the length only. name NULL = list. */
+static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     struct zdbfs_ctx *c = ctx_of(req);
     char *buf = size ? malloc(size) : NULL;
@@ -440,7 +441,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int rc = qs_fs_getxattr(c->fs, ino, name, buf, size);
+    int rc =
+        name ? qs_fs_getxattr(c->fs, ino, name, buf, size) : qs_fs_listxattr(c->fs, ino, buf, size);
     if (rc < 0)
         fuse_reply_err(req, -rc);
     else if (size == 0)
@@ -450,22 +452,14 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
     free(buf);
 }
 
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    xattr_reply(req, ino, name, size);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-    struct zdbfs_ctx *c = ctx_of(req);
-    char *buf = size ? malloc(size) : NULL;
-    if (size && !buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    int rc = qs_fs_listxattr(c->fs, ino, buf, size);
-    if (rc < 0)
-        fuse_reply_err(req, -rc);
-    else if (size == 0)
-        fuse_reply_xattr(req, (size_t)rc);
-    else
-        fuse_reply_buf(req, buf, (size_t)rc);
-    free(buf);
+    xattr_reply(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

@@ -788,6 +788,18 @@ out:
     return rc;
 }
 
+static void fs_free(struct qs_fs *fs)
+{
+    inode_table_free(fs);
+    free(fs->free_meta.k);
+    free(fs->free_data.k);
+    free(fs->pool.k);
+    pthread_mutex_destroy(&fs->mu);
+    pthread_mutex_destroy(&fs->commit_mu);
+    pthread_cond_destroy(&fs->bg_cv);
+    free(fs);
+}
+
 int qs_fs_open(struct qs_fs **out, const struct qs_fs_opts *o)
 {
     *out = NULL;
@@ -877,14 +889,7 @@ int qs_fs_open(struct qs_fs **out, const struct qs_fs_opts *o)
     *out = fs;
     return 0;
 fail:
-    inode_table_free(fs);
-    free(fs->free_meta.k);
-    free(fs->free_data.k);
-    free(fs->pool.k);
-    pthread_mutex_destroy(&fs->mu);
-    pthread_mutex_destroy(&fs->commit_mu);
-    pthread_cond_destroy(&fs->bg_cv);
-    free(fs);
+    fs_free(fs);
     return rc;
 }
 
@@ -910,14 +915,7 @@ int qs_fs_close(struct qs_fs *fs)
         FS_UNLOCK(fs);
         rc = fs_commit(fs);
     }
-    inode_table_free(fs);
-    free(fs->free_meta.k);
-    free(fs->free_data.k);
-    free(fs->pool.k);
-    pthread_mutex_destroy(&fs->mu);
-    pthread_mutex_destroy(&fs->commit_mu);
-    pthread_cond_destroy(&fs->bg_cv);
-    free(fs);
+    fs_free(fs);
     return rc;
 }
 
