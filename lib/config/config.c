@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "codec/compress.h"
+#include "config/private.h"
 #include "config/redundancy.h"
 #include "toml/toml.h"
 #include "util/mem.h"
@@ -35,187 +36,10 @@
 #define DEF_SCRUB_INTERVAL_S      86400
 #define DEF_SCRUB_RATE_MIB_S      20
 
-#define MAX_PATH_LEN     4095
 #define MAX_ADDRESS_LEN  1024
 #define MAX_NS_LEN       128 /* zdb's namespace name limit */
 #define MAX_PASSWORD_LEN 1024
 #define MAX_PREFIX_LEN   200 /* "/{prefix}/meta/{32 hex}" must fit zdb's 255-byte keys */
-
-struct ctx {
-    const char *name;
-    struct zstor_config *cfg;
-};
-
-/* ---- messages ------------------------------------------------------------------------- */
-
-static int bad(const struct ctx *c, unsigned line, const char *key, const char *fmt, ...)
-    QS_PRINTF(4, 5);
-
-/* "name:line: key: what" (no line when 0). */
-static int bad(const struct ctx *c, unsigned line, const char *key, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (line)
-        return qs_err_set(QS_EINVAL, "%s:%u: %s: %s", c->name, line, key, msg);
-    return qs_err_set(QS_EINVAL, "%s: %s: %s", c->name, key, msg);
-}
-
-static int nomem(void)
-{
-    return qs_err_set(QS_ENOMEM, "config: out of memory");
-}
-
-/* A key path for messages: path.key (or key at the root). */
-static const char *join(char *buf, size_t size, const char *path, const char *key)
-{
-    snprintf(buf, size, "%s%s%s", path, *path ? "." : "", key);
-    return buf;
-}
-
-/* A key from the file made safe for a one-line message. */
-static const char *printable(const char *key, size_t len, char *buf, size_t size)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < len && k + 4 < size; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        buf[k++] = ch >= 0x20 && ch != 0x7F ? (char)ch : '?';
-    }
-    if (len && k + 4 >= size)
-        memcpy(buf + k, "...", 3), k += 3;
-    buf[k] = '\0';
-    return buf;
-}
-
-static const char *article(enum toml_type t)
-{
-    return t == TOML_ARRAY || t == TOML_INTEGER ? "an" : "a";
-}
-
-static char *dup_mem(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* ---- generic getters ------------------------------------------------------------------ */
-
-/* Every key of t must be in allowed (NULL-terminated). */
-static int check_keys(const struct ctx *c, const struct toml_table *t, const char *path,
-                      const char *const *allowed)
-{
-    for (size_t i = 0; i < t->len; i++) {
-        const struct toml_kv *kv = &t->items[i];
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strlen(*a) == kv->keylen && memcmp(*a, kv->key, kv->keylen) == 0;
-        if (!ok) {
-            char pk[80], full[160];
-            printable(kv->key, kv->keylen, pk, sizeof(pk));
-            return bad(c, kv->value.line, join(full, sizeof(full), path, pk), "unknown key");
-        }
-    }
-    return 0;
-}
-
-/* Looks key up in t; *v is NULL when absent (an error when required; table_line is the
- * line of t for that message). */
-static int lookup(const struct ctx *c, const struct toml_table *t, const char *path,
-                  unsigned table_line, const char *key, bool required, enum toml_type type,
-                  const struct toml_value **v)
-{
-    char full[160];
-    *v = toml_table_get(t, key);
-    if (!*v) {
-        if (required)
-            return bad(c, table_line, join(full, sizeof(full), path, key),
-                       "required key is missing");
-        return 0;
-    }
-    if ((*v)->type != type)
-        return bad(c, (*v)->line, join(full, sizeof(full), path, key), "expected %s %s, got %s %s",
-                   article(type), toml_type_name(type), article((*v)->type),
-                   toml_type_name((*v)->type));
-    return 0;
-}
-
-/* An integer in [min, max]; *line is 0 when absent and not required (then *out is kept). */
-static int get_int(const struct ctx *c, const struct toml_table *t, const char *path,
-                   unsigned table_line, const char *key, bool required, int64_t min, int64_t max,
-                   int64_t *out, unsigned *line)
-{
-    const struct toml_value *v;
-    int rc = lookup(c, t, path, table_line, key, required, TOML_INTEGER, &v);
-    if (line)
-        *line = v ? v->line : 0;
-    if (rc || !v)
-        return rc;
-    char full[160];
-    join(full, sizeof(full), path, key);
-    if (v->u.i < min) {
-        if (min == 1)
-            return bad(c, v->line, full, "must be at least 1 (got %lld)", (long long)v->u.i);
-        return bad(c, v->line, full, "must be between %lld and %lld (got %lld)", (long long)min,
-                   (long long)max, (long long)v->u.i);
-    }
-    if (v->u.i > max)
-        return bad(c, v->line, full, "must be at most %lld (got %lld)", (long long)max,
-                   (long long)v->u.i);
-    *out = v->u.i;
-    return 0;
-}
-
-static int get_unsigned(const struct ctx *c, const struct toml_table *t, const char *path,
-                        unsigned table_line, const char *key, bool required, int64_t min,
-                        int64_t max, unsigned *out, unsigned *line)
-{
-    int64_t v = *out;
-    int rc = get_int(c, t, path, table_line, key, required, min, max, &v, line);
-    if (!rc)
-        *out = (unsigned)v;
-    return rc;
-}
-
-/* A string without NUL bytes, non-empty unless allow_empty, at most maxlen bytes; *out is a
- * new copy (left alone when absent and not required). */
-static int get_string(const struct ctx *c, const struct toml_table *t, const char *path,
-                      unsigned table_line, const char *key, bool required, bool allow_empty,
-                      size_t maxlen, char **out, unsigned *line)
-{
-    const struct toml_value *v;
-    int rc = lookup(c, t, path, table_line, key, required, TOML_STRING, &v);
-    if (line)
-        *line = v ? v->line : 0;
-    if (rc || !v)
-        return rc;
-    char full[160];
-    join(full, sizeof(full), path, key);
-    if (!allow_empty && v->u.str.len == 0)
-        return bad(c, v->line, full, "must not be empty");
-    if (memchr(v->u.str.ptr, '\0', v->u.str.len))
-        return bad(c, v->line, full, "must not contain a NUL character");
-    if (v->u.str.len > maxlen)
-        return bad(c, v->line, full, "is too long (%zu bytes, at most %zu)", v->u.str.len, maxlen);
-    char *s = dup_mem(v->u.str.ptr, v->u.str.len);
-    if (!s)
-        return nomem();
-    free(*out);
-    *out = s;
-    return 0;
-}
-
-static int get_table(const struct ctx *c, const struct toml_table *t, const char *path,
-                     unsigned table_line, const char *key, const struct toml_value **out)
-{
-    return lookup(c, t, path, table_line, key, true, TOML_TABLE, out);
-}
 
 static int hex_digit(int ch)
 {
@@ -234,35 +58,36 @@ static int get_encryption(const struct ctx *c, const struct toml_table *parent, 
 {
     static const char *const allowed[] = {"algorithm", "key", NULL};
     char epath[64], full[160];
-    join(epath, sizeof(epath), path, "encryption");
+    zcfg_join(epath, sizeof(epath), path, "encryption");
     const struct toml_value *tv;
-    int rc = get_table(c, parent, path, parent_line, "encryption", &tv);
+    int rc = zcfg_get_table(c, parent, path, parent_line, "encryption", &tv);
     if (rc)
         return rc;
     const struct toml_table *t = tv->u.table;
-    if ((rc = check_keys(c, t, epath, allowed)))
+    if ((rc = zcfg_check_keys(c, t, epath, allowed)))
         return rc;
     const struct toml_value *v;
-    if ((rc = lookup(c, t, epath, tv->line, "algorithm", true, TOML_STRING, &v)))
+    if ((rc = zcfg_lookup(c, t, epath, tv->line, "algorithm", true, TOML_STRING, &v)))
         return rc;
     if (strcasecmp(v->u.str.ptr, "AES") != 0 || v->u.str.len != 3) {
         char pv[40];
-        return bad(c, v->line, join(full, sizeof(full), epath, "algorithm"),
-                   "unknown algorithm \"%s\" (expected \"AES\", AES-256-GCM)",
-                   printable(v->u.str.ptr, v->u.str.len, pv, sizeof(pv)));
+        return zcfg_bad(c, v->line, zcfg_join(full, sizeof(full), epath, "algorithm"),
+                        "unknown algorithm \"%s\" (expected \"AES\", AES-256-GCM)",
+                        zcfg_printable(v->u.str.ptr, v->u.str.len, pv, sizeof(pv)));
     }
-    if ((rc = lookup(c, t, epath, tv->line, "key", true, TOML_STRING, &v)))
+    if ((rc = zcfg_lookup(c, t, epath, tv->line, "key", true, TOML_STRING, &v)))
         return rc;
-    join(full, sizeof(full), epath, "key");
+    zcfg_join(full, sizeof(full), epath, "key");
     /* never quote the key itself in a message */
     if (v->u.str.len != 2 * ZSTOR_KEY_LEN)
-        return bad(c, v->line, full, "must be %d hex digits (%d bytes), got %zu characters",
-                   2 * ZSTOR_KEY_LEN, ZSTOR_KEY_LEN, v->u.str.len);
+        return zcfg_bad(c, v->line, full, "must be %d hex digits (%d bytes), got %zu characters",
+                        2 * ZSTOR_KEY_LEN, ZSTOR_KEY_LEN, v->u.str.len);
     for (size_t i = 0; i < 2 * ZSTOR_KEY_LEN; i++) {
         if (hex_digit((unsigned char)v->u.str.ptr[i]) < 0) {
             qs_wipe(key, ZSTOR_KEY_LEN);
-            return bad(c, v->line, full, "must be %d hex digits: character %zu is not a hex digit",
-                       2 * ZSTOR_KEY_LEN, i + 1);
+            return zcfg_bad(c, v->line, full,
+                            "must be %d hex digits: character %zu is not a hex digit",
+                            2 * ZSTOR_KEY_LEN, i + 1);
         }
         int d = hex_digit((unsigned char)v->u.str.ptr[i]);
         if (i % 2 == 0)
@@ -300,15 +125,17 @@ static int parse_port(const struct ctx *c, unsigned line, const char *full, cons
     size_t n = strlen(p);
     unsigned long v = 0;
     if (n == 0 || n > 5)
-        return bad(c, line, full, "bad address \"%s\": the port must be a number 1..65535", addr);
+        return zcfg_bad(c, line, full, "bad address \"%s\": the port must be a number 1..65535",
+                        addr);
     for (size_t i = 0; i < n; i++) {
         if (p[i] < '0' || p[i] > '9')
-            return bad(c, line, full, "bad address \"%s\": the port must be a number 1..65535",
-                       addr);
+            return zcfg_bad(c, line, full, "bad address \"%s\": the port must be a number 1..65535",
+                            addr);
         v = v * 10 + (unsigned long)(p[i] - '0');
     }
     if (v < 1 || v > 65535)
-        return bad(c, line, full, "bad address \"%s\": the port must be a number 1..65535", addr);
+        return zcfg_bad(c, line, full, "bad address \"%s\": the port must be a number 1..65535",
+                        addr);
     *port = (uint16_t)v;
     return 0;
 }
@@ -317,17 +144,17 @@ static int parse_path_address(const struct ctx *c, unsigned line, const char *fu
                               struct zstor_backend *b, const char *shown, const char *path)
 {
     if (path[0] != '/')
-        return bad(c, line, full,
-                   "bad address \"%s\": the path must be absolute (%s:///path, three slashes)",
-                   shown, b->kind == ZSTOR_ADDR_UNIX ? "unix" : "dir");
+        return zcfg_bad(c, line, full,
+                        "bad address \"%s\": the path must be absolute (%s:///path, three slashes)",
+                        shown, b->kind == ZSTOR_ADDR_UNIX ? "unix" : "dir");
     size_t n = strlen(path);
     if (b->kind == ZSTOR_ADDR_UNIX && n >= sizeof(((struct sockaddr_un *)0)->sun_path))
-        return bad(c, line, full, "bad address \"%s\": a socket path is at most %zu bytes", shown,
-                   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return zcfg_bad(c, line, full, "bad address \"%s\": a socket path is at most %zu bytes",
+                        shown, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     while (n > 1 && path[n - 1] == '/')
         n--;
-    b->path = dup_mem(path, n);
-    return b->path ? 0 : nomem();
+    b->path = zcfg_dup_mem(path, n);
+    return b->path ? 0 : zcfg_nomem();
 }
 
 /* Fills kind, host, port, path from b->address. */
@@ -335,7 +162,7 @@ static int parse_address(const struct ctx *c, unsigned line, const char *full,
                          struct zstor_backend *b)
 {
     char a[96];
-    printable(b->address, strlen(b->address), a, sizeof(a));
+    zcfg_printable(b->address, strlen(b->address), a, sizeof(a));
     static const char forms[] = "expected [ipv6]:port, ipv4:port, host:port, unix:///path or "
                                 "dir:///path";
     if (strncmp(b->address, "unix://", 7) == 0) {
@@ -347,14 +174,14 @@ static int parse_address(const struct ctx *c, unsigned line, const char *full,
         return parse_path_address(c, line, full, b, a, b->address + 6);
     }
     if (strstr(b->address, "://"))
-        return bad(c, line, full, "bad address \"%s\": unknown scheme (%s)", a, forms);
+        return zcfg_bad(c, line, full, "bad address \"%s\": unknown scheme (%s)", a, forms);
     b->kind = ZSTOR_ADDR_TCP;
     const char *host, *port, *addr = b->address;
     size_t hostlen;
     if (addr[0] == '[') {
         const char *close = strchr(addr, ']');
         if (!close || close[1] != ':')
-            return bad(c, line, full, "bad address \"%s\": %s", a, forms);
+            return zcfg_bad(c, line, full, "bad address \"%s\": %s", a, forms);
         host = addr + 1;
         hostlen = (size_t)(close - host);
         port = close + 2;
@@ -363,11 +190,11 @@ static int parse_address(const struct ctx *c, unsigned line, const char *full,
         size_t iplen = zone ? (size_t)(zone - host) : hostlen;
         struct in6_addr in6;
         if (iplen >= sizeof(ip))
-            return bad(c, line, full, "bad address \"%s\": not an IPv6 address", a);
+            return zcfg_bad(c, line, full, "bad address \"%s\": not an IPv6 address", a);
         memcpy(ip, host, iplen);
         ip[iplen] = '\0';
         if (inet_pton(AF_INET6, ip, &in6) != 1)
-            return bad(c, line, full, "bad address \"%s\": not an IPv6 address", a);
+            return zcfg_bad(c, line, full, "bad address \"%s\": not an IPv6 address", a);
         if (zone) {
             size_t zl = hostlen - iplen - 1;
             bool ok = zl > 0 && zl < 16;
@@ -375,19 +202,21 @@ static int parse_address(const struct ctx *c, unsigned line, const char *full,
                 ok = isalnum((unsigned char)zone[i]) || zone[i] == '_' || zone[i] == '-' ||
                      zone[i] == '.';
             if (!ok)
-                return bad(c, line, full, "bad address \"%s\": bad IPv6 zone (interface name)", a);
+                return zcfg_bad(c, line, full, "bad address \"%s\": bad IPv6 zone (interface name)",
+                                a);
         }
         b->host_is_ip = true;
     } else {
         const char *colon = strrchr(addr, ':');
         if (!colon)
-            return bad(c, line, full, "bad address \"%s\": missing port (%s)", a, forms);
+            return zcfg_bad(c, line, full, "bad address \"%s\": missing port (%s)", a, forms);
         host = addr;
         hostlen = (size_t)(colon - addr);
         port = colon + 1;
         if (memchr(host, ':', hostlen))
-            return bad(c, line, full,
-                       "bad address \"%s\": write an IPv6 address in brackets, [addr]:port", a);
+            return zcfg_bad(c, line, full,
+                            "bad address \"%s\": write an IPv6 address in brackets, [addr]:port",
+                            a);
         bool numeric = hostlen > 0;
         for (size_t i = 0; i < hostlen; i++)
             numeric = numeric && (isdigit((unsigned char)host[i]) || host[i] == '.');
@@ -395,21 +224,21 @@ static int parse_address(const struct ctx *c, unsigned line, const char *full,
             char ip[INET_ADDRSTRLEN + 1];
             struct in_addr in4;
             if (hostlen >= sizeof(ip))
-                return bad(c, line, full, "bad address \"%s\": not an IPv4 address", a);
+                return zcfg_bad(c, line, full, "bad address \"%s\": not an IPv4 address", a);
             memcpy(ip, host, hostlen);
             ip[hostlen] = '\0';
             if (inet_pton(AF_INET, ip, &in4) != 1)
-                return bad(c, line, full, "bad address \"%s\": not an IPv4 address", a);
+                return zcfg_bad(c, line, full, "bad address \"%s\": not an IPv4 address", a);
             b->host_is_ip = true;
         } else if (!valid_hostname(host, hostlen)) {
-            return bad(c, line, full, "bad address \"%s\": not a valid host name", a);
+            return zcfg_bad(c, line, full, "bad address \"%s\": not a valid host name", a);
         }
     }
     int rc = parse_port(c, line, full, a, port, &b->port);
     if (rc)
         return rc;
-    b->host = dup_mem(host, hostlen);
-    return b->host ? 0 : nomem();
+    b->host = zcfg_dup_mem(host, hostlen);
+    return b->host ? 0 : zcfg_nomem();
 }
 
 /* The identity of a backend for duplicate detection: canonical address + namespace. */
@@ -472,7 +301,7 @@ static int check_duplicates(const struct ctx *c, struct ident *ids, size_t n)
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
         if (!(ids[i].id = backend_identity(ids[i].b)))
-            rc = nomem();
+            rc = zcfg_nomem();
     if (!rc && n > 1) {
         qsort(ids, n, sizeof(*ids), cmp_ident);
         for (size_t i = 1; i < n && !rc; i++) {
@@ -480,11 +309,11 @@ static int check_duplicates(const struct ctx *c, struct ident *ids, size_t n)
                 continue;
             const struct zstor_backend *b = ids[i].b, *first = ids[i - 1].b;
             char pa[96], pn[64];
-            rc = bad(c, b->line, ids[i].path,
-                     "duplicate backend: address \"%s\" with namespace \"%s\" is already on "
-                     "line %u",
-                     printable(b->address, strlen(b->address), pa, sizeof(pa)),
-                     printable(b->ns, strlen(b->ns), pn, sizeof(pn)), first->line);
+            rc = zcfg_bad(c, b->line, ids[i].path,
+                          "duplicate backend: address \"%s\" with namespace \"%s\" is already on "
+                          "line %u",
+                          zcfg_printable(b->address, strlen(b->address), pa, sizeof(pa)),
+                          zcfg_printable(b->ns, strlen(b->ns), pn, sizeof(pn)), first->line);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -512,27 +341,29 @@ static int parse_backend(const struct ctx *c, const struct toml_value *v, const 
 {
     static const char *const allowed[] = {"address", "namespace", "password", NULL};
     if (v->type != TOML_TABLE)
-        return bad(c, v->line, path, "expected a table (address, namespace, password), got %s %s",
-                   article(v->type), toml_type_name(v->type));
+        return zcfg_bad(c, v->line, path,
+                        "expected a table (address, namespace, password), got %s %s",
+                        zcfg_article(v->type), toml_type_name(v->type));
     const struct toml_table *t = v->u.table;
     b->line = v->line;
-    int rc = check_keys(c, t, path, allowed);
+    int rc = zcfg_check_keys(c, t, path, allowed);
     if (!rc)
-        rc = get_string(c, t, path, v->line, "address", true, false, MAX_ADDRESS_LEN, &b->address,
-                        NULL);
+        rc = zcfg_get_string(c, t, path, v->line, "address", true, false, MAX_ADDRESS_LEN,
+                             &b->address, NULL);
     if (!rc)
-        rc = get_string(c, t, path, v->line, "namespace", false, false, MAX_NS_LEN, &b->ns, NULL);
+        rc = zcfg_get_string(c, t, path, v->line, "namespace", false, false, MAX_NS_LEN, &b->ns,
+                             NULL);
     if (!rc)
-        rc = get_string(c, t, path, v->line, "password", false, true, MAX_PASSWORD_LEN,
-                        &b->password, NULL);
+        rc = zcfg_get_string(c, t, path, v->line, "password", false, true, MAX_PASSWORD_LEN,
+                             &b->password, NULL);
     if (rc)
         return rc;
     b->ns_given = b->ns != NULL;
-    if (!b->ns && !(b->ns = dup_mem(ZSTOR_DEFAULT_NS, strlen(ZSTOR_DEFAULT_NS))))
-        return nomem();
+    if (!b->ns && !(b->ns = zcfg_dup_mem(ZSTOR_DEFAULT_NS, strlen(ZSTOR_DEFAULT_NS))))
+        return zcfg_nomem();
     char full[160];
     const struct toml_value *av = toml_table_get(t, "address");
-    return parse_address(c, av->line, join(full, sizeof(full), path, "address"), b);
+    return parse_address(c, av->line, zcfg_join(full, sizeof(full), path, "address"), b);
 }
 
 /* key = array of backend tables (from [[x.key]] lines or inline), at least one. */
@@ -541,16 +372,16 @@ static int parse_backend_list(const struct ctx *c, const struct toml_table *t, c
 {
     const struct toml_value *v;
     char bpath[96];
-    join(bpath, sizeof(bpath), path, "backends");
-    int rc = lookup(c, t, path, table_line, "backends", true, TOML_ARRAY, &v);
+    zcfg_join(bpath, sizeof(bpath), path, "backends");
+    int rc = zcfg_lookup(c, t, path, table_line, "backends", true, TOML_ARRAY, &v);
     if (rc)
         return rc;
     const struct toml_array *a = v->u.array;
     if (a->len == 0)
-        return bad(c, v->line, bpath, "at least one backend is needed");
+        return zcfg_bad(c, v->line, bpath, "at least one backend is needed");
     *out = calloc(a->len, sizeof(**out));
     if (!*out)
-        return nomem();
+        return zcfg_nomem();
     *nout = a->len;
     for (size_t i = 0; i < a->len; i++) {
         char ipath[128];
@@ -568,50 +399,50 @@ static int parse_meta(const struct ctx *c, const struct toml_table *root)
                                               "data_shards", "parity_shards", NULL};
     struct zstor_config *cfg = c->cfg;
     const struct toml_value *mv, *v;
-    int rc = get_table(c, root, "", 0, "meta", &mv);
-    if (rc || (rc = check_keys(c, mv->u.table, "meta", meta_keys)))
+    int rc = zcfg_get_table(c, root, "", 0, "meta", &mv);
+    if (rc || (rc = zcfg_check_keys(c, mv->u.table, "meta", meta_keys)))
         return rc;
-    if ((rc = lookup(c, mv->u.table, "meta", mv->line, "type", true, TOML_STRING, &v)))
+    if ((rc = zcfg_lookup(c, mv->u.table, "meta", mv->line, "type", true, TOML_STRING, &v)))
         return rc;
     if (v->u.str.len != 3 || strcasecmp(v->u.str.ptr, "zdb") != 0) {
         char pv[40];
-        return bad(c, v->line, "meta.type", "unknown metadata store \"%s\" (expected \"zdb\")",
-                   printable(v->u.str.ptr, v->u.str.len, pv, sizeof(pv)));
+        return zcfg_bad(c, v->line, "meta.type", "unknown metadata store \"%s\" (expected \"zdb\")",
+                        zcfg_printable(v->u.str.ptr, v->u.str.len, pv, sizeof(pv)));
     }
     const struct toml_value *cv;
-    if ((rc = get_table(c, mv->u.table, "meta", mv->line, "config", &cv)))
+    if ((rc = zcfg_get_table(c, mv->u.table, "meta", mv->line, "config", &cv)))
         return rc;
     const struct toml_table *t = cv->u.table;
-    if ((rc = check_keys(c, t, "meta.config", config_keys)))
+    if ((rc = zcfg_check_keys(c, t, "meta.config", config_keys)))
         return rc;
-    if ((rc = get_string(c, t, "meta.config", cv->line, "prefix", true, false, MAX_PREFIX_LEN,
-                         &cfg->meta.prefix, NULL)))
+    if ((rc = zcfg_get_string(c, t, "meta.config", cv->line, "prefix", true, false, MAX_PREFIX_LEN,
+                              &cfg->meta.prefix, NULL)))
         return rc;
     if ((rc = get_encryption(c, t, "meta.config", cv->line, cfg->meta.key)))
         return rc;
     unsigned dl = 0, pl = 0;
-    if ((rc = get_unsigned(c, t, "meta.config", cv->line, "data_shards", false, 1,
-                           ZSTOR_MAX_SHARDS - 1, &cfg->meta.data_shards, &dl)) ||
-        (rc = get_unsigned(c, t, "meta.config", cv->line, "parity_shards", false, 1,
-                           ZSTOR_MAX_SHARDS - 1, &cfg->meta.parity_shards, &pl)))
+    if ((rc = zcfg_get_unsigned(c, t, "meta.config", cv->line, "data_shards", false, 1,
+                                ZSTOR_MAX_SHARDS - 1, &cfg->meta.data_shards, &dl)) ||
+        (rc = zcfg_get_unsigned(c, t, "meta.config", cv->line, "parity_shards", false, 1,
+                                ZSTOR_MAX_SHARDS - 1, &cfg->meta.parity_shards, &pl)))
         return rc;
     unsigned total = cfg->meta.data_shards + cfg->meta.parity_shards;
     if (total > ZSTOR_MAX_SHARDS)
-        return bad(c, pl ? pl : dl, "meta.config.parity_shards",
-                   "data_shards + parity_shards must be at most %d (got %u)", ZSTOR_MAX_SHARDS,
-                   total);
+        return zcfg_bad(c, pl ? pl : dl, "meta.config.parity_shards",
+                        "data_shards + parity_shards must be at most %d (got %u)", ZSTOR_MAX_SHARDS,
+                        total);
     if ((rc = parse_backend_list(c, t, "meta.config", cv->line, &cfg->meta.backends,
                                  &cfg->meta.nbackends)))
         return rc;
     if (cfg->meta.nbackends != total) {
         const struct toml_value *bv = toml_table_get(t, "backends");
-        return bad(c, bv->line, "meta.config.backends",
-                   "needs exactly %u backends (data_shards %u + parity_shards %u), got %zu", total,
-                   cfg->meta.data_shards, cfg->meta.parity_shards, cfg->meta.nbackends);
+        return zcfg_bad(c, bv->line, "meta.config.backends",
+                        "needs exactly %u backends (data_shards %u + parity_shards %u), got %zu",
+                        total, cfg->meta.data_shards, cfg->meta.parity_shards, cfg->meta.nbackends);
     }
     struct ident *ids = calloc(cfg->meta.nbackends, sizeof(*ids));
     if (!ids)
-        return nomem();
+        return zcfg_nomem();
     for (size_t i = 0; i < cfg->meta.nbackends; i++) {
         ids[i].b = &cfg->meta.backends[i];
         snprintf(ids[i].path, sizeof(ids[i].path), "meta.config.backends[%zu]", i);
@@ -626,16 +457,16 @@ static int parse_groups(const struct ctx *c, const struct toml_table *root)
     static const char *const group_keys[] = {"backends", NULL};
     struct zstor_config *cfg = c->cfg;
     const struct toml_value *v;
-    int rc = lookup(c, root, "", 0, "groups", true, TOML_ARRAY, &v);
+    int rc = zcfg_lookup(c, root, "", 0, "groups", true, TOML_ARRAY, &v);
     if (rc)
         return rc;
     const struct toml_array *a = v->u.array;
     cfg->lines.groups = v->line;
     if (a->len == 0)
-        return bad(c, v->line, "groups", "at least one group is needed");
+        return zcfg_bad(c, v->line, "groups", "at least one group is needed");
     cfg->groups = calloc(a->len, sizeof(*cfg->groups));
     if (!cfg->groups)
-        return nomem();
+        return zcfg_nomem();
     cfg->ngroups = a->len;
     size_t total = 0;
     for (size_t i = 0; i < a->len; i++) {
@@ -643,18 +474,18 @@ static int parse_groups(const struct ctx *c, const struct toml_table *root)
         char gpath[64];
         snprintf(gpath, sizeof(gpath), "groups[%zu]", i);
         if (gv->type != TOML_TABLE)
-            return bad(c, gv->line, gpath, "expected a table with backends, got %s %s",
-                       article(gv->type), toml_type_name(gv->type));
+            return zcfg_bad(c, gv->line, gpath, "expected a table with backends, got %s %s",
+                            zcfg_article(gv->type), toml_type_name(gv->type));
         struct zstor_group *g = &cfg->groups[i];
         g->line = gv->line;
-        if ((rc = check_keys(c, gv->u.table, gpath, group_keys)) ||
+        if ((rc = zcfg_check_keys(c, gv->u.table, gpath, group_keys)) ||
             (rc = parse_backend_list(c, gv->u.table, gpath, gv->line, &g->backends, &g->nbackends)))
             return rc;
         total += g->nbackends;
     }
     struct ident *ids = calloc(total, sizeof(*ids));
     if (!ids)
-        return nomem();
+        return zcfg_nomem();
     size_t k = 0;
     for (size_t i = 0; i < cfg->ngroups; i++) {
         for (size_t j = 0; j < cfg->groups[i].nbackends; j++, k++) {
@@ -679,30 +510,32 @@ static int parse_root(const struct ctx *c, const struct toml_table *root)
         /* ours */
         "chunk_size", "connect_timeout_ms", "request_timeout_ms", "retries", "retry_backoff_ms",
         "health_interval_s", "repair_interval_s", "repair_grace_s", "queue_path",
-        "max_concurrent_stores", "scrub_interval_s", "scrub_rate_mib_s", "prometheus_bind", NULL};
+        "max_concurrent_stores", "scrub_interval_s", "scrub_rate_mib_s", "prometheus_bind",
+        /* the whole stack's table (config/qsfs.c) */
+        "qsfs", NULL};
     static const char *const compression_keys[] = {"algorithm", "level", NULL};
     struct zstor_config *cfg = c->cfg;
     struct zstor_config_lines *ln = &cfg->lines;
-    int rc = check_keys(c, root, "", root_keys);
+    int rc = zcfg_check_keys(c, root, "", root_keys);
     if (rc)
         return rc;
 
-    if ((rc = get_unsigned(c, root, "", 0, "minimal_shards", true, 1, ZSTOR_MAX_SHARDS - 1,
-                           &cfg->minimal_shards, &ln->minimal_shards)))
+    if ((rc = zcfg_get_unsigned(c, root, "", 0, "minimal_shards", true, 1, ZSTOR_MAX_SHARDS - 1,
+                                &cfg->minimal_shards, &ln->minimal_shards)))
         return rc;
     int64_t expected = 0;
-    if ((rc = get_int(c, root, "", 0, "expected_shards", true, 1, ZSTOR_MAX_SHARDS, &expected,
-                      &ln->expected_shards)))
+    if ((rc = zcfg_get_int(c, root, "", 0, "expected_shards", true, 1, ZSTOR_MAX_SHARDS, &expected,
+                           &ln->expected_shards)))
         return rc;
     if (expected <= (int64_t)cfg->minimal_shards)
-        return bad(c, ln->expected_shards, "expected_shards",
-                   "must be greater than minimal_shards (got %lld <= %u)", (long long)expected,
-                   cfg->minimal_shards);
+        return zcfg_bad(c, ln->expected_shards, "expected_shards",
+                        "must be greater than minimal_shards (got %lld <= %u)", (long long)expected,
+                        cfg->minimal_shards);
     cfg->expected_shards = (unsigned)expected;
-    if ((rc = get_unsigned(c, root, "", 0, "redundant_groups", true, 0, ZSTOR_MAX_SHARDS,
-                           &cfg->redundant_groups, &ln->redundant_groups)) ||
-        (rc = get_unsigned(c, root, "", 0, "redundant_nodes", true, 0, ZSTOR_MAX_SHARDS,
-                           &cfg->redundant_nodes, &ln->redundant_nodes)))
+    if ((rc = zcfg_get_unsigned(c, root, "", 0, "redundant_groups", true, 0, ZSTOR_MAX_SHARDS,
+                                &cfg->redundant_groups, &ln->redundant_groups)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "redundant_nodes", true, 0, ZSTOR_MAX_SHARDS,
+                                &cfg->redundant_nodes, &ln->redundant_nodes)))
         return rc;
 
     static const struct {
@@ -719,86 +552,91 @@ static int parse_root(const struct ctx *c, const struct toml_table *root)
     };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char **dst = (char **)((char *)cfg + paths[i].off);
-        if ((rc = get_string(c, root, "", 0, paths[i].key, false, false, MAX_PATH_LEN, dst, NULL)))
+        if ((rc = zcfg_get_string(c, root, "", 0, paths[i].key, false, false, MAX_PATH_LEN, dst,
+                                  NULL)))
             return rc;
     }
     if (cfg->root && cfg->root[0] != '/') {
         /* stored names are absolute paths with root stripped: a relative root holds none */
         char pv[80];
-        return bad(c, toml_table_get(root, "root")->line, "root",
-                   "must be an absolute path (got \"%s\")",
-                   printable(cfg->root, strlen(cfg->root), pv, sizeof(pv)));
+        return zcfg_bad(c, toml_table_get(root, "root")->line, "root",
+                        "must be an absolute path (got \"%s\")",
+                        zcfg_printable(cfg->root, strlen(cfg->root), pv, sizeof(pv)));
     }
     if (cfg->socket && strlen(cfg->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-        return bad(c, toml_table_get(root, "socket")->line, "socket",
-                   "is too long for a unix socket path (at most %zu bytes)",
-                   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return zcfg_bad(c, toml_table_get(root, "socket")->line, "socket",
+                        "is too long for a unix socket path (at most %zu bytes)",
+                        sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     int64_t maxdir = 0;
-    if ((rc = get_int(c, root, "", 0, "max_zdb_data_dir_size", false, 1,
-                      (int64_t)(UINT64_MAX >> 21), &maxdir, NULL)))
+    if ((rc = zcfg_get_int(c, root, "", 0, "max_zdb_data_dir_size", false, 1,
+                           (int64_t)(UINT64_MAX >> 21), &maxdir, NULL)))
         return rc;
     cfg->max_zdb_data_dir_size = (uint64_t)maxdir;
-    if ((rc = get_unsigned(c, root, "", 0, "prometheus_port", false, 1, 65535,
-                           &cfg->prometheus_port, NULL)))
+    if ((rc = zcfg_get_unsigned(c, root, "", 0, "prometheus_port", false, 1, 65535,
+                                &cfg->prometheus_port, NULL)))
         return rc;
 
     if ((rc = get_encryption(c, root, "", 0, cfg->key)))
         return rc;
 
     const struct toml_value *zv, *v;
-    if ((rc = get_table(c, root, "", 0, "compression", &zv)) ||
-        (rc = check_keys(c, zv->u.table, "compression", compression_keys)) ||
-        (rc = lookup(c, zv->u.table, "compression", zv->line, "algorithm", true, TOML_STRING, &v)))
+    if ((rc = zcfg_get_table(c, root, "", 0, "compression", &zv)) ||
+        (rc = zcfg_check_keys(c, zv->u.table, "compression", compression_keys)) ||
+        (rc = zcfg_lookup(c, zv->u.table, "compression", zv->line, "algorithm", true, TOML_STRING,
+                          &v)))
         return rc;
     if (memchr(v->u.str.ptr, '\0', v->u.str.len) ||
         qs_compress_parse(v->u.str.ptr, &cfg->compression) != 0) {
         char pv[40];
-        return bad(c, v->line, "compression.algorithm",
-                   "unknown algorithm \"%s\" (expected snappy, zstd, lz4 or none)",
-                   printable(v->u.str.ptr, v->u.str.len, pv, sizeof(pv)));
+        return zcfg_bad(c, v->line, "compression.algorithm",
+                        "unknown algorithm \"%s\" (expected snappy, zstd, lz4 or none)",
+                        zcfg_printable(v->u.str.ptr, v->u.str.len, pv, sizeof(pv)));
     }
     unsigned level_line = 0;
     int64_t level = 0;
-    if ((rc = get_int(c, zv->u.table, "compression", zv->line, "level", false, 1, 22, &level,
-                      &level_line)))
+    if ((rc = zcfg_get_int(c, zv->u.table, "compression", zv->line, "level", false, 1, 22, &level,
+                           &level_line)))
         return rc;
     if (level_line && cfg->compression != QS_COMPRESS_ZSTD)
-        return bad(c, level_line, "compression.level", "only zstd has levels (algorithm is %s)",
-                   qs_compress_name(cfg->compression));
+        return zcfg_bad(c, level_line, "compression.level",
+                        "only zstd has levels (algorithm is %s)",
+                        qs_compress_name(cfg->compression));
     cfg->compression_level = (int)level;
 
     if ((rc = parse_meta(c, root)) || (rc = parse_groups(c, root)))
         return rc;
 
     int64_t chunk = cfg->chunk_size;
-    if ((rc = get_int(c, root, "", 0, "chunk_size", false, MIN_CHUNK_SIZE, QS_CODEC_CHUNK_MAX,
-                      &chunk, NULL)))
+    if ((rc = zcfg_get_int(c, root, "", 0, "chunk_size", false, MIN_CHUNK_SIZE, QS_CODEC_CHUNK_MAX,
+                           &chunk, NULL)))
         return rc;
     cfg->chunk_size = (uint32_t)chunk;
-    if ((rc = get_unsigned(c, root, "", 0, "connect_timeout_ms", false, 1, 600000,
-                           &cfg->connect_timeout_ms, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "request_timeout_ms", false, 1, 3600000,
-                           &cfg->request_timeout_ms, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "retries", false, 0, 100, &cfg->retries, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "retry_backoff_ms", false, 0, 600000,
-                           &cfg->retry_backoff_ms, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "health_interval_s", false, 1, 86400,
-                           &cfg->health_interval_s, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "repair_interval_s", false, 1, 7 * 86400,
-                           &cfg->repair_interval_s, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "repair_grace_s", false, 0, 30 * 86400,
-                           &cfg->repair_grace_s, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "max_concurrent_stores", false, 1, 256,
-                           &cfg->max_concurrent_stores, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "scrub_interval_s", false, 0, 365 * 86400,
-                           &cfg->scrub_interval_s, NULL)) ||
-        (rc = get_unsigned(c, root, "", 0, "scrub_rate_mib_s", false, 0, 1 << 20,
-                           &cfg->scrub_rate_mib_s, NULL)))
+    if ((rc = zcfg_get_unsigned(c, root, "", 0, "connect_timeout_ms", false, 1, 600000,
+                                &cfg->connect_timeout_ms, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "request_timeout_ms", false, 1, 3600000,
+                                &cfg->request_timeout_ms, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "retries", false, 0, 100, &cfg->retries, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "retry_backoff_ms", false, 0, 600000,
+                                &cfg->retry_backoff_ms, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "health_interval_s", false, 1, 86400,
+                                &cfg->health_interval_s, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "repair_interval_s", false, 1, 7 * 86400,
+                                &cfg->repair_interval_s, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "repair_grace_s", false, 0, 30 * 86400,
+                                &cfg->repair_grace_s, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "max_concurrent_stores", false, 1, 256,
+                                &cfg->max_concurrent_stores, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "scrub_interval_s", false, 0, 365 * 86400,
+                                &cfg->scrub_interval_s, NULL)) ||
+        (rc = zcfg_get_unsigned(c, root, "", 0, "scrub_rate_mib_s", false, 0, 1 << 20,
+                                &cfg->scrub_rate_mib_s, NULL)))
+        return rc;
+    if ((rc = zcfg_parse_qsfs(c, root)))
         return rc;
     if (!cfg->queue_path && cfg->socket) {
         size_t n = strlen(cfg->socket);
         if (!(cfg->queue_path = malloc(n + sizeof(".queue"))))
-            return nomem();
+            return zcfg_nomem();
         memcpy(cfg->queue_path, cfg->socket, n);
         memcpy(cfg->queue_path + n, ".queue", sizeof(".queue"));
     }
@@ -847,11 +685,11 @@ int zstor_config_parse(const char *text, size_t len, const char *name, struct zs
                           ZSTOR_CONFIG_MAX_SIZE);
     struct zstor_config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
-        return nomem();
+        return zcfg_nomem();
     set_defaults(cfg);
-    if (!(cfg->name = dup_mem(name, strlen(name)))) {
+    if (!(cfg->name = zcfg_dup_mem(name, strlen(name)))) {
         free(cfg);
-        return nomem();
+        return zcfg_nomem();
     }
     struct toml_doc *doc = NULL;
     struct toml_error terr;
@@ -900,7 +738,7 @@ int zstor_config_load(const char *path, struct zstor_config **out)
     char *text = malloc(cap);
     if (!text) {
         close(fd);
-        return nomem();
+        return zcfg_nomem();
     }
     for (;;) {
         ssize_t r = read(fd, text + len, cap - len);
@@ -929,7 +767,7 @@ int zstor_config_load(const char *path, struct zstor_config **out)
                 qs_wipe(text, len);
                 free(text);
                 close(fd);
-                return nomem();
+                return zcfg_nomem();
             }
             text = bigger;
             cap *= 2;
@@ -949,7 +787,7 @@ int zstor_config_check_redundancy(const struct zstor_config *cfg)
     if (!size || !alloc) {
         free(size);
         free(alloc);
-        return nomem();
+        return zcfg_nomem();
     }
     for (size_t g = 0; g < cfg->ngroups; g++)
         size[g] = cfg->groups[g].nbackends > ZSTOR_MAX_SHARDS ? ZSTOR_MAX_SHARDS
@@ -962,7 +800,8 @@ int zstor_config_check_redundancy(const struct zstor_config *cfg)
         char why[256];
         snprintf(why, sizeof(why), "%s", qs_err_msg());
         struct ctx c = {.name = cfg->name, .cfg = NULL};
-        bad(&c, cfg->lines.expected_shards, "expected_shards",
+        zcfg_bad(
+            &c, cfg->lines.expected_shards, "expected_shards",
             "the groups cannot hold the redundancy asked (minimal_shards %u, redundant_groups %u, "
             "redundant_nodes %u): %s",
             cfg->minimal_shards, cfg->redundant_groups, cfg->redundant_nodes, why);
@@ -992,6 +831,9 @@ void zstor_config_free(struct zstor_config *cfg)
     free(cfg->zdbfs_mountpoint);
     free(cfg->queue_path);
     free(cfg->prometheus_bind);
+    free(cfg->qsfs.dir);
+    free(cfg->qsfs.mountpoint);
+    free(cfg->qsfs.zdbfs_options);
     qs_wipe(cfg, sizeof(*cfg)); /* both keys */
     free(cfg);
 }

@@ -60,6 +60,22 @@ struct zstor_config_lines {
     unsigned minimal_shards, expected_shards, redundant_groups, redundant_nodes, groups;
 };
 
+/* The [qsfs] table: the whole stack's part of the file (docs/qsfs.md). zstor itself
+ * uses it only for the keys it derives; the daemon's checkpoint pass, the hook and the
+ * qsfs command read the rest. */
+struct zstor_qsfs {
+    bool present;
+    unsigned line;               /* of the [qsfs] header */
+    char *dir;                   /* state: dir/index, dir/data, sockets, logs (absolute) */
+    char *mountpoint;            /* absolute */
+    unsigned datasize_mib;       /* local zdb --datasize */
+    unsigned rotate_s;           /* local zdb --rotate */
+    unsigned checkpoint_s;       /* daemon: period of the upload of the open files; 0 = never */
+    unsigned retrieve_timeout_s; /* missing-data hook: longest wait for a retrieve */
+    unsigned cache_mib;          /* local data kept (max_zdb_data_dir_size) */
+    char *zdbfs_options;         /* extra zdbfs -o options, "" for none */
+};
+
 struct zstor_config {
     char *name; /* the file name used in messages */
 
@@ -104,6 +120,8 @@ struct zstor_config {
     unsigned scrub_interval_s;      /* daemon: a background scrub pass starts so often; 0 = off */
     unsigned scrub_rate_mib_s;      /* daemon: background scrub read rate; 0 = unlimited */
     char *prometheus_bind;          /* daemon: metrics listen address; NULL = all interfaces */
+
+    struct zstor_qsfs qsfs;
 
     struct zstor_config_lines lines;
 };

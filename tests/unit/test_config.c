@@ -647,6 +647,75 @@ static void test_errors(void **state)
     }
 }
 
+/* The [qsfs] table: defaults, the zstor keys it derives, and the conflicts it refuses. */
+static void test_qsfs(void **state)
+{
+    (void)state;
+    char *t1 = edit(base, "[compression]",
+                    "[qsfs]\ndir = \"/var/lib/qsfs/\"\nmountpoint = \"/mnt/q\"\n[compression]");
+    struct zstor_config *cfg = parse_ok(t1);
+    assert_true(cfg->qsfs.present);
+    assert_string_equal(cfg->qsfs.dir, "/var/lib/qsfs/");
+    assert_string_equal(cfg->root, "/var/lib/qsfs/");
+    assert_string_equal(cfg->socket, "/var/lib/qsfs/zstor.sock");
+    assert_string_equal(cfg->queue_path, "/var/lib/qsfs/zstor.sock.queue");
+    assert_string_equal(cfg->zdb_data_dir_path, "/var/lib/qsfs/data/zdbfs-data");
+    assert_string_equal(cfg->zdbfs_mountpoint, "/mnt/q");
+    assert_int_equal(cfg->max_zdb_data_dir_size, 4096);
+    assert_int_equal(cfg->qsfs.datasize_mib, 64);
+    assert_int_equal(cfg->qsfs.rotate_s, 900);
+    assert_int_equal(cfg->qsfs.checkpoint_s, 10);
+    assert_string_equal(cfg->qsfs.zdbfs_options, "");
+    zstor_config_free(cfg);
+    free(t1);
+
+    char *t0 =
+        edit(base, "[encryption]",
+             "socket = \"/run/z.sock\"\nmax_zdb_data_dir_size = 100\nroot = \"/q\"\n[encryption]");
+    t1 = edit(t0, "[compression]",
+              "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\nrotate_s = 60\nzdbfs_options = "
+              "\"nocache\"\n[compression]");
+    free(t0);
+    cfg = parse_ok(t1);
+    assert_string_equal(cfg->socket, "/run/z.sock");
+    assert_int_equal(cfg->qsfs.cache_mib, 100);
+    assert_int_equal(cfg->qsfs.rotate_s, 60);
+    assert_string_equal(cfg->qsfs.zdbfs_options, "nocache");
+    zstor_config_free(cfg);
+    free(t1);
+
+    static const struct {
+        const char *top, *add, *msg;
+    } bad[] = {
+        {"", "[qsfs]\nmountpoint = \"/m\"\n", "t.toml:8: qsfs.dir: required key is missing"},
+        {"", "[qsfs]\ndir = \"q\"\nmountpoint = \"/m\"\n",
+         "t.toml:9: qsfs.dir: must be an absolute path (got \"q\")"},
+        {"", "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\nrotat_s = 5\n",
+         "t.toml:11: qsfs.rotat_s: unknown key"},
+        {"", "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\nrotate_s = 0\n",
+         "t.toml:11: qsfs.rotate_s: must be at least 1 (got 0)"},
+        {"root = \"/other\"\n", "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\n",
+         "t.toml:5: root: with a [qsfs] table this is \"/q\"; leave it out (got \"/other\")"},
+        {"max_zdb_data_dir_size = 5\n",
+         "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\ncache_mib = 5\n",
+         "t.toml:12: qsfs.cache_mib: max_zdb_data_dir_size says the same: set only one"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char repl[512], top[512];
+        snprintf(top, sizeof(top), "%s[encryption]", bad[i].top);
+        snprintf(repl, sizeof(repl), "%s[compression]", bad[i].add);
+        char *t2 = edit(base, "[encryption]", top);
+        char *text = edit(t2, "[compression]", repl);
+        free(t2);
+        struct zstor_config *c2 = NULL;
+        int rc = zstor_config_parse(text, strlen(text), "t.toml", &c2);
+        if (rc != QS_EINVAL || strcmp(qs_err_msg(), bad[i].msg) != 0)
+            fail_msg("qsfs case %zu: rc %d\n got: %s\nwant: %s\n%s", i, rc, qs_err_msg(),
+                     bad[i].msg, text);
+        free(text);
+    }
+}
+
 /* Meta and data backends may share a namespace (the 0-stor_v2 example does); the same
  * address with another namespace is another backend. */
 static void test_not_duplicates(void **state)
@@ -959,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_additions),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_qsfs),
         cmocka_unit_test(test_not_duplicates),
         cmocka_unit_test(test_check_redundancy),
         cmocka_unit_test(test_redundancy_brute_force),
