@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "daemon/checkpoint.h"
+#include "daemon/evict.h"
 #include "util/fmt.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -167,7 +169,9 @@ const char zcmd_usage[] =
     "  check -f|--file PATH    print the stored BLAKE2b-128 (nothing if not stored)\n"
     "  status [--json] [-f|--file PATH]\n"
     "                          backends and what they hold, or where a file is\n"
-    "  test                    connect to every backend, prove a placement exists\n"
+    "  test [-a|--allow-degraded]\n"
+    "                          connect to every backend, prove a placement exists\n"
+    "                          (-a: backends down are reported, not a failure)\n"
     "  delete -f|--file PATH   delete a stored file (shards and metadata)\n"
     "  list [-l|--long] [-0|--null] [--json] [PREFIX]\n"
     "                          the stored files (names escaped; -0: raw, NUL-ended)\n"
@@ -176,6 +180,12 @@ const char zcmd_usage[] =
     "  gc [--delete] [--min-age SECS]\n"
     "                          shard values no stored file references (dry run unless\n"
     "                          --delete; values younger than SECS, default 3600, stay)\n"
+    "  checkpoint [--nowait] [-t|--timeout SECS]\n"
+    "                          store every file of the config's qsfs frontend that\n"
+    "                          changed, in restorable order (docs/qsfs.md)\n"
+    "  evict [--all]           delete local zdb data files (zdb_data_dir_path) that are\n"
+    "                          stored with the same checksum, down to\n"
+    "                          max_zdb_data_dir_size (--all: every one it may)\n"
     "  monitor                 run the daemon (on the config's socket; the other commands\n"
     "                          are then sent to it)\n"
     "\n"
@@ -1099,8 +1109,18 @@ static int cmd_status(struct cmd_ctx *c, int argc, char **argv)
 
 static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
 {
-    if (argc > 1)
-        return usage_error("test: unexpected argument '%s'", argv[1]);
+    static const struct option lo[] = {{"allow-degraded", no_argument, NULL, 'a'},
+                                       {NULL, 0, NULL, 0}};
+    bool degraded_ok = false;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:a", lo, NULL)) != -1) {
+        if (ch == 'a')
+            degraded_ok = true;
+        else
+            return flag_error("test", ch, argv);
+    }
+    if (optind < argc)
+        return usage_error("test: unexpected argument '%s'", argv[optind]);
     if (open_ctx(c, true))
         return 1;
     struct zstor_backend_status *rows;
@@ -1115,12 +1135,17 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
         const struct zstor_backend_status *s = &rows[i];
         nmeta += s->meta;
         if (s->reachable && s->readonly) {
-            bad++;
-            report("test: %s backend %s%s%s: %s", s->meta ? "meta" : "data", s->address,
-                   s->ns[0] ? "/" : "", s->ns, s->readonly);
+            if (degraded_ok)
+                fprintf(OUT, "down  %s %s%s%s: %s\n", s->meta ? "meta" : "data", s->address,
+                        s->ns[0] ? "/" : "", s->ns, s->readonly);
+            else
+                bad++, report("test: %s backend %s%s%s: %s", s->meta ? "meta" : "data", s->address,
+                              s->ns[0] ? "/" : "", s->ns, s->readonly);
         } else if (s->reachable) {
             fprintf(OUT, "ok    %s %s%s%s\n", s->meta ? "meta" : "data", s->address,
                     s->ns[0] ? "/" : "", s->ns);
+        } else if (degraded_ok) {
+            fprintf(OUT, "down  %s %s\n", s->meta ? "meta" : "data", s->error);
         } else {
             bad++;
             report("test: %s backend not usable: %s", s->meta ? "meta" : "data", s->error);
@@ -1144,6 +1169,92 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
     return bad ? 1 : 0;
 }
 
+/* ---- checkpoint (docs/qsfs.md) ---- */
+
+static int cmd_checkpoint(struct cmd_ctx *c, int argc, char **argv)
+{
+    static const struct option lo[] = {{"nowait", no_argument, NULL, 'n'},
+                                       {"timeout", required_argument, NULL, 't'},
+                                       {NULL, 0, NULL, 0}};
+    bool wait = true;
+    uint64_t timeout = 600;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:t:", lo, NULL)) != -1) {
+        if (ch == 'n')
+            wait = false;
+        else if (ch == 't' && (qs_parse_u64(optarg, strlen(optarg), &timeout) < 0 || !timeout ||
+                               timeout > 86400))
+            return usage_error("checkpoint: bad --timeout '%s' (seconds, 1 to 86400)", optarg);
+        else if (ch != 't')
+            return flag_error("checkpoint", ch, argv);
+    }
+    if (optind < argc)
+        return usage_error("checkpoint: unexpected argument '%s'", argv[optind]);
+    if (t_s->daemon) {
+        opt_unlock();
+        if (t_s->daemon->checkpoint(t_s->daemon->ud, wait, (int64_t)timeout * 1000) < 0) {
+            report("checkpoint: %s", qs_err_msg());
+            return 1;
+        }
+        return 0;
+    }
+    /* in-process: one pass with nothing known, so every local file is looked at */
+    if (open_ctx(c, true))
+        return 1;
+    if (!c->cfg->qsfs.present) {
+        report("checkpoint: %s has no [qsfs] table: nothing to checkpoint", c->cfg->name);
+        return 1;
+    }
+    struct zsc_cache *cache = zsc_cache_new();
+    struct zsc_result res;
+    int rc = cache ? zsc_run(c->z, &c->cfg->qsfs, cache, NULL, &res)
+                   : qs_err_set(QS_ENOMEM, "out of memory");
+    zsc_cache_free(cache);
+    if (rc < 0) {
+        report("%s", qs_err_msg());
+        return 1;
+    }
+    fprintf(OUT, "checkpoint: %zu files checked, %zu stored (%llu bytes uploaded)\n", res.checked,
+            res.stored, (unsigned long long)res.bytes);
+    return 0;
+}
+
+/* ---- evict (the daemon does it every minute; this is on demand) ---- */
+
+static int cmd_evict(struct cmd_ctx *c, int argc, char **argv)
+{
+    static const struct option lo[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    bool all = false;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+:a", lo, NULL)) != -1) {
+        if (ch == 'a')
+            all = true;
+        else
+            return flag_error("evict", ch, argv);
+    }
+    if (optind < argc)
+        return usage_error("evict: unexpected argument '%s'", argv[optind]);
+    if (open_ctx(c, false))
+        return 1;
+    if (!c->cfg->zdb_data_dir_path || (!all && !c->cfg->max_zdb_data_dir_size)) {
+        report("evict: %s sets no zdb_data_dir_path%s", c->cfg->name,
+               c->cfg->zdb_data_dir_path ? " limit (max_zdb_data_dir_size; --all needs none)" : "");
+        return 1;
+    }
+    struct zse_result res;
+    uint64_t limit = all ? 0 : c->cfg->max_zdb_data_dir_size << 20;
+    if (zse_run(c->cfg->zdb_data_dir_path, limit, zse_safe_stored, c->z, &res) < 0) {
+        report("evict: %s", qs_err_msg());
+        return 1;
+    }
+    fprintf(OUT,
+            "evict: %zu files deleted (%llu bytes), %zu kept (not stored, changed or in use); %llu "
+            "bytes left in %s\n",
+            res.deleted, (unsigned long long)res.freed, res.skipped,
+            (unsigned long long)res.total_after, c->cfg->zdb_data_dir_path);
+    return 0;
+}
+
 /* ---- dispatch ---- */
 
 int zcmd_run(struct zcmd_session *s, int argc, char **argv)
@@ -1151,11 +1262,18 @@ int zcmd_run(struct zcmd_session *s, int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(struct cmd_ctx *c, int argc, char **argv);
-    } cmds[] = {{"store", cmd_store},     {"retrieve", cmd_retrieve},
-                {"rebuild", cmd_rebuild}, {"check", cmd_check},
-                {"status", cmd_status},   {"test", cmd_test},
-                {"delete", cmd_delete},   {"gc", cmd_gc},
-                {"list", cmd_list},       {"scrub", cmd_scrub}};
+    } cmds[] = {{"store", cmd_store},
+                {"retrieve", cmd_retrieve},
+                {"rebuild", cmd_rebuild},
+                {"check", cmd_check},
+                {"status", cmd_status},
+                {"test", cmd_test},
+                {"delete", cmd_delete},
+                {"gc", cmd_gc},
+                {"list", cmd_list},
+                {"scrub", cmd_scrub},
+                {"checkpoint", cmd_checkpoint},
+                {"evict", cmd_evict}};
     struct zcmd_session *prev = t_s;
     t_s = s;
     qs_log_set_job(s->job);

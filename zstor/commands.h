@@ -39,6 +39,9 @@ struct zcmd_daemon {
     void (*unlock)(void *ud, const char *key);
     /* A retrieve or scrub found damaged shards in the file keyed key: repair it. */
     void (*damaged)(void *ud, const char *key);
+    /* checkpoint: a pass of the qsfs checkpoint now; with wait, its result (0 or an error
+     * with message) within timeout_ms. */
+    int (*checkpoint)(void *ud, bool wait, int64_t timeout_ms);
     void *ud;
 };
 

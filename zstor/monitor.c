@@ -130,6 +130,11 @@ static void d_damaged(void *ud, const char *key)
     zsd_damaged(ud, key);
 }
 
+static int d_checkpoint(void *ud, bool wait, int64_t timeout_ms)
+{
+    return zsd_checkpoint(ud, wait, timeout_ms);
+}
+
 /* ---- a request on the socket ---- */
 
 static int handle(void *ud, struct zsd_call *call)
@@ -162,6 +167,7 @@ static int handle(void *ud, struct zsd_call *call)
                                     .lock = d_lock,
                                     .unlock = d_unlock,
                                     .damaged = d_damaged,
+                                    .checkpoint = d_checkpoint,
                                     .ud = d};
     struct zcmd_session s;
     zcmd_session_init(&s, out, err, &call->cancel);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/checkpoint.h"
 #include "daemon/private.h"
 #include "util/fmt.h"
 #include "util/log.h"
@@ -531,7 +532,8 @@ int zsd_start(struct zsd *d)
     if ((rc = spawn(&d->health, health_main, d)) < 0 ||
         (rc = spawn(&d->repair, zsd_repair_main, d)) < 0 ||
         (rc = spawn(&d->scrub, zsd_scrub_main, d)) < 0 ||
-        (rc = spawn(&d->evict, zsd_evict_main, d)) < 0 || (rc = zsd_fs_start(d)) < 0)
+        (rc = spawn(&d->evict, zsd_evict_main, d)) < 0 ||
+        (rc = spawn(&d->checkpoint, zsd_checkpoint_main, d)) < 0 || (rc = zsd_fs_start(d)) < 0)
         return rc;
     return 0;
 }
@@ -551,7 +553,9 @@ void zsd_free(struct zsd *d)
     reap(&d->repair);
     reap(&d->scrub);
     reap(&d->evict);
+    reap(&d->checkpoint);
     zsd_fs_stop(d);
+    zsc_cache_free(d->ck_cache);
     free(d->workers);
     zsq_close(d->q);
     zstor_cluster_free(d->cl);
@@ -635,7 +639,19 @@ void zsd_print_status(struct zsd *d, FILE *out, bool json)
             qs_fput_json(out, items[i].last_error);
             fputc('}', out);
         }
-        fprintf(out, "%s]}", k ? "\n" : "");
+        fprintf(out, "%s]", k ? "\n" : "");
+        if (d->cfg_peek->qsfs.present)
+            fprintf(out,
+                    ", \"checkpoint\": {\"recovery_point_age_ms\": %lld, \"passes\": %llu, "
+                    "\"failures\": %llu, \"pending\": %zu, \"running\": %s, \"error\": ",
+                    d->ck_point_ms ? (long long)(now - d->ck_point_ms) : -1LL,
+                    (unsigned long long)d->ck_passes, (unsigned long long)d->ck_failures,
+                    d->ck_pending, d->ck_running ? "true" : "false");
+        if (d->cfg_peek->qsfs.present) {
+            qs_fput_json(out, d->ck_error);
+            fputc('}', out);
+        }
+        fputc('}', out);
     } else {
         fprintf(out,
                 "\ndaemon (pid %ld): backends %u healthy, %u low space, %u read-only, %u "
@@ -663,6 +679,18 @@ void zsd_print_status(struct zsd *d, FILE *out, bool json)
         fprintf(out, "scrub: %llu passes, %llu files verified, %llu damaged%s\n",
                 (unsigned long long)d->scrub_passes, (unsigned long long)d->scrub_files,
                 (unsigned long long)d->scrub_damaged, d->scrubbing ? " (one running)" : "");
+        if (d->cfg_peek->qsfs.present) {
+            if (d->ck_point_ms)
+                fprintf(out, "checkpoint: recovery point %lld s ago",
+                        (long long)((now - d->ck_point_ms) / 1000));
+            else
+                fprintf(out, "checkpoint: no recovery point yet");
+            fprintf(out, ", %llu passes, %llu failed%s\n", (unsigned long long)d->ck_passes,
+                    (unsigned long long)d->ck_failures, d->ck_running ? " (one running)" : "");
+            if (d->ck_rc < 0)
+                fprintf(out, "  last pass failed (%zu files not stored): %s\n", d->ck_pending,
+                        d->ck_error);
+        }
     }
     pthread_mutex_unlock(&d->mu);
     zsq_items_free(items, nitems);

@@ -76,6 +76,11 @@ void zsd_unlock(struct zsd *d, const char *key);
 /* key's file has damaged shards: repair it soon. */
 void zsd_damaged(struct zsd *d, const char *key);
 
+/* qsfs checkpoint (checkpoint.h): asks for a pass now; with wait, returns once a pass
+ * that started after the call has ended (at most timeout_ms), with its result: 0 when
+ * every local file is stored. QS_EINVAL (no [qsfs] table), QS_ETIMEOUT, the pass's error. */
+int zsd_checkpoint(struct zsd *d, bool wait, int64_t timeout_ms) QS_MUST_CHECK;
+
 /* The backends as the last health pass saw them (one malloc'ed block, free()). */
 int zsd_status_rows(struct zsd *d, struct zstor_backend_status **rows, size_t *n) QS_MUST_CHECK;
 

@@ -33,4 +33,12 @@ struct zse_result {
 int zse_run(const char *dir, uint64_t limit, zse_safe_fn safe, void *ud,
             struct zse_result *res) QS_MUST_CHECK;
 
+struct zstor_ctx;
+
+/* The rule of the daemon and of `zstor evict` (a zse_safe_fn over a zstor_ctx): path is
+ * stored with the same BLAKE2b-128 as the local bytes, and it is not a zdb data file d<N>
+ * with no higher d<M> beside it (the one zdb appends to). A failing meta backend is an
+ * error (the pass stops); a path outside root is never safe. */
+int zse_safe_stored(void *z, const char *path, const struct stat *st, bool *safe);
+
 #endif

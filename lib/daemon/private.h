@@ -65,6 +65,15 @@ struct zsd {
     /* eviction */
     uint64_t data_dir_size, evicted, eviction_failures;
     bool data_dir_known;
+    /* qsfs checkpoint (ckpt.c) */
+    struct zsc_cache *ck_cache;
+    uint64_t ck_asked, ck_started, ck_finished; /* request and pass generations */
+    int ck_rc;                                  /* of the last pass */
+    char ck_error[600];
+    int64_t ck_point_ms, ck_last_ms; /* last good recovery point; last pass's end */
+    uint64_t ck_passes, ck_failures, ck_bytes;
+    size_t ck_pending;
+    bool ck_running;
     /* zdbfs statistics */
     struct zsm_fs fs;
     int64_t fs_ms; /* wall clock of the last answer */
@@ -79,7 +88,7 @@ struct zsd {
 
     struct zsd_thread *workers;
     unsigned nworkers;
-    struct zsd_thread health, repair, scrub, evict;
+    struct zsd_thread health, repair, scrub, evict, checkpoint;
     struct zsd_fs_poller *fsp;
 };
 
@@ -105,5 +114,8 @@ void *zsd_evict_main(void *arg);
 int zsd_fs_start(struct zsd *d);
 void zsd_fs_stop(struct zsd *d);
 void zsd_fs_snapshot(struct zsd *d, struct zsm_fs *out, uint64_t *failures);
+
+/* ckpt.c: the checkpoint thread (does nothing without a [qsfs] table) */
+void *zsd_checkpoint_main(void *arg);
 
 #endif

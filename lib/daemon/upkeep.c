@@ -2,7 +2,6 @@
  * data directory, and the zdbfs statistics ioctl. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,49 +334,10 @@ struct evict_job {
     struct zstor_ctx *z;
 };
 
-/* BLAKE2b-128 of the file at path. */
-static int local_sum(const char *path, uint8_t sum[16])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return qs_err_set(QS_EIO, "%s: %s", path, strerror(errno));
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, NULL, 0, 16);
-    static _Thread_local uint8_t buf[1 << 16];
-    for (;;) {
-        ssize_t r = read(fd, buf, sizeof(buf));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int rc = qs_err_set(QS_EIO, "%s: %s", path, strerror(errno));
-            close(fd);
-            return rc;
-        }
-        if (r == 0)
-            break;
-        crypto_generichash_update(&st, buf, (size_t)r);
-    }
-    close(fd);
-    crypto_generichash_final(&st, sum, 16);
-    return 0;
-}
-
 static int evict_safe(void *ud, const char *path, const struct stat *st, bool *safe)
 {
-    (void)st;
     struct evict_job *j = ud;
-    *safe = false;
-    uint8_t stored[16], local[16];
-    bool found;
-    int rc = zstor_check(j->z, path, stored, &found);
-    if (rc == QS_EINVAL)
-        return 0; /* outside root: never stored */
-    if (rc < 0)
-        return rc; /* the meta backends cannot say: stop the pass */
-    if (!found || local_sum(path, local) < 0)
-        return 0;
-    *safe = memcmp(stored, local, 16) == 0;
-    return 0;
+    return zse_safe_stored(j->z, path, st, safe);
 }
 
 void *zsd_evict_main(void *arg)

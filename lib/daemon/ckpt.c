@@ -1,0 +1,135 @@
+/* The daemon's checkpoint thread (checkpoint.h, docs/qsfs.md): every checkpoint_s of the
+ * config's [qsfs] table, and at once when asked (the hook after a rotation, `zstor
+ * checkpoint`, `qsfs down`), one pass. The recovery point is the snapshot instant of the
+ * last pass that stored everything. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/checkpoint.h"
+#include "daemon/private.h"
+#include "util/log.h"
+#include "util/sys.h"
+
+#define RETRY_MS 5000 /* after a failed pass, the next try (unless asked sooner) */
+
+static void lock_cb(void *ud, const char *key)
+{
+    zsd_lock(ud, key);
+}
+
+static void unlock_cb(void *ud, const char *key)
+{
+    zsd_unlock(ud, key);
+}
+
+static void one_pass(struct zsd *d, const struct zstor_qsfs *q)
+{
+    struct zstor_ctx *z = zsd_job(d, NULL, NULL);
+    struct zsc_result res;
+    memset(&res, 0, sizeof(res));
+    int rc = QS_ENOMEM;
+    if (!d->ck_cache)
+        d->ck_cache = zsc_cache_new(); /* only this thread touches it */
+    if (z && d->ck_cache) {
+        struct zsc_hooks h = {.lock = lock_cb, .unlock = unlock_cb, .ud = d};
+        rc = zsc_run(z, q, d->ck_cache, &h, &res);
+    } else {
+        qs_err_set(QS_ENOMEM, "checkpoint: cannot start a job");
+    }
+    zstor_ctx_free(z);
+    char err[600] = "";
+    if (rc < 0) {
+        snprintf(err, sizeof(err), "%s", qs_err_msg());
+        if (!atomic_load(&d->stopping)) {
+            qs_log(QS_LOG_WARN, "%s (retried)", err);
+            zsd_note_error(d, "%s", err);
+        }
+    } else if (res.stored) {
+        qs_log(QS_LOG_INFO, "checkpoint: %zu files stored (%llu bytes uploaded)", res.stored,
+               (unsigned long long)res.bytes);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->ck_rc = rc;
+    snprintf(d->ck_error, sizeof(d->ck_error), "%s", err);
+    d->ck_last_ms = zsd_wall_ms();
+    d->ck_passes++;
+    d->ck_bytes += res.bytes;
+    d->ck_pending = rc < 0 ? (res.pending ? res.pending : 1) : 0;
+    if (rc == 0)
+        d->ck_point_ms = res.point_ms;
+    else
+        d->ck_failures++;
+    pthread_mutex_unlock(&d->mu);
+}
+
+void *zsd_checkpoint_main(void *arg)
+{
+    struct zsd *d = arg;
+    qs_log_set_job(zsd_next_job(d));
+    int64_t next = zsd_wall_ms(); /* a first pass at start: what a dead daemon missed */
+    while (!atomic_load(&d->stopping)) {
+        pthread_mutex_lock(&d->mu);
+        const struct zstor_config *cfg = d->cfg_peek;
+        while (!atomic_load(&d->stopping) && d->ck_asked == d->ck_started) {
+            cfg = d->cfg_peek;
+            bool periodic = cfg->qsfs.present && cfg->qsfs.checkpoint_s;
+            if (periodic && zsd_wall_ms() >= next)
+                break;
+            zsd_wait_until(d, periodic ? next : zsd_wall_ms() + 60000);
+        }
+        cfg = d->cfg_peek;
+        if (atomic_load(&d->stopping) || !cfg->qsfs.present) {
+            d->ck_started = d->ck_finished = d->ck_asked; /* nothing to do */
+            pthread_cond_broadcast(&d->cond);
+            pthread_mutex_unlock(&d->mu);
+            continue;
+        }
+        /* the config generation stays alive while a job of it runs; copy what we need */
+        struct zstor_qsfs q = cfg->qsfs;
+        char *dir = strdup(q.dir);
+        uint64_t gen = d->ck_asked;
+        d->ck_started = gen;
+        d->ck_running = true;
+        pthread_mutex_unlock(&d->mu);
+        if (dir) {
+            q.dir = dir;
+            one_pass(d, &q);
+            free(dir);
+        }
+        pthread_mutex_lock(&d->mu);
+        d->ck_running = false;
+        d->ck_finished = gen;
+        next = zsd_wall_ms() + (d->ck_rc < 0 ? RETRY_MS : (int64_t)q.checkpoint_s * 1000);
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+    }
+    return NULL;
+}
+
+int zsd_checkpoint(struct zsd *d, bool wait, int64_t timeout_ms)
+{
+    pthread_mutex_lock(&d->mu);
+    if (!d->cfg_peek->qsfs.present) {
+        pthread_mutex_unlock(&d->mu);
+        return qs_err_set(QS_EINVAL, "%s has no [qsfs] table: nothing to checkpoint",
+                          d->cfg_peek->name);
+    }
+    uint64_t mine = ++d->ck_asked;
+    pthread_cond_broadcast(&d->cond);
+    int rc = 0;
+    if (wait) {
+        int64_t end = zsd_wall_ms() + timeout_ms;
+        while (d->ck_finished < mine && !atomic_load(&d->stopping) && zsd_wall_ms() < end)
+            zsd_wait_until(d, end);
+        if (d->ck_finished < mine)
+            rc = atomic_load(&d->stopping)
+                     ? qs_err_set(QS_EIO, "checkpoint: the daemon is stopping")
+                     : qs_err_set(QS_ETIMEOUT, "checkpoint: not done after %lld s",
+                                  (long long)(timeout_ms / 1000));
+        else if (d->ck_rc < 0)
+            rc = qs_err_set(d->ck_rc, "%s", d->ck_error);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
