@@ -263,8 +263,19 @@ static int start_zdbfs(struct stack *s)
 {
     const char *mp = s->q->mountpoint;
     if (qp_mounted(mp)) {
-        printf("zdbfs: mounted already on %s\n", mp);
-        return 0;
+        pid_t old = qp_pid_read(s->pid_zdbfs);
+        if (qp_running(old, "zdbfs")) {
+            printf("zdbfs: mounted already on %s\n", mp);
+            return 0;
+        }
+        /* a mount whose zdbfs died (kill -9, a crash): take the dead endpoint away */
+        char fm[P];
+        char *argv[] = {fm, "-u", "-z", (char *)mp, NULL};
+        if (qp_find("fusermount3", fm, sizeof(fm)) < 0 || run_wait(argv) != 0) {
+            fail("%s is mounted but its zdbfs is gone, and unmounting it failed", mp);
+            return -1;
+        }
+        printf("zdbfs: took away the dead mount on %s (its zdbfs had stopped)\n", mp);
     }
     char opts[P + 200];
     snprintf(opts, sizeof(opts), "unix=%s,autons%s%s", s->zdb_sock,

@@ -171,7 +171,8 @@ const char zcmd_usage[] =
     "                          backends and what they hold, or where a file is\n"
     "  test [-a|--allow-degraded]\n"
     "                          connect to every backend, prove a placement exists\n"
-    "                          (-a: backends down are reported, not a failure)\n"
+    "                          (-a: backends down and no placement are reported, not\n"
+    "                          a failure)\n"
     "  delete -f|--file PATH   delete a stored file (shards and metadata)\n"
     "  list [-l|--long] [-0|--null] [--json] [PREFIX]\n"
     "                          the stored files (names escaped; -0: raw, NUL-ended)\n"
@@ -1153,7 +1154,9 @@ static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
     }
     unsigned out[255];
     int rc = zstor_test(c->z, out);
-    if (rc < 0) {
+    if (rc < 0 && degraded_ok) {
+        fprintf(OUT, "degraded: nothing can be stored now: %s\n", qs_err_msg());
+    } else if (rc < 0) {
         report("test: %s", qs_err_msg());
         bad++;
     } else {

@@ -1,0 +1,335 @@
+"""Integration tests of the whole stack: `qsfs up/down/status/restore` over a cluster of
+real zdb backends on 127.0.0.1 (zstortest.Cluster), with the zstor daemon, the local zdb
+and its qsfs-hook, and a zdbfs mount.
+
+- lifecycle: files written through the mount (checksummed), rotation, checkpoint and
+  eviction of everything evictable, read back through the mount (missing-data retrieves),
+  a failure domain of backends killed, read again; then every local process killed with
+  SIGKILL, the frontend thrown away and `qsfs restore`d into another directory with a
+  meta backend and a group down; no backend holds a readable byte;
+- kill -9 of zdbfs, zdb and the daemon during a write load, `qsfs up` again: every
+  fsync'd file is intact;
+- a new user's mistakes: a typo in the config (the line is named), a backend down at start
+  (starts, status says degraded), the daemon stopped (the mount serves what is local and
+  status says why uploads stall).
+
+Every process is stopped by PID and every mount taken down, also when a test fails.
+"""
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import zdbtest
+import zstortest
+
+MARKER = b"QSFS-MARKER-NO-BACKEND-MAY-HOLD-THIS"
+
+
+def bin_path(name):
+    return os.path.join(zdbtest.BUILD_DIR, name, name) if name != "qsfs-hook" else \
+        os.path.join(zdbtest.BUILD_DIR, "qsfs", "qsfs-hook")
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+class Frontend:
+    """A [qsfs] table over a cluster: its config, the qsfs command, and a thorough stop."""
+
+    def __init__(self, cluster, base, extra=""):
+        self.cluster = cluster
+        self.dir = os.path.join(base, "state")
+        self.mnt = os.path.join(base, "mnt")
+        self.config = os.path.join(base, "qsfs.toml")
+        table = "health_interval_s = 1\n[qsfs]\ndir = \"%s\"\nmountpoint = \"%s\"\ncheckpoint_s = 2\n%s" % (
+            self.dir, self.mnt, extra)
+        with open(self.config, "w") as f:
+            f.write(cluster.config_text(drop="root =", extra=table))
+
+    def qsfs(self, *args, timeout=300, check=True):
+        p = subprocess.run([bin_path("qsfs"), "-c", self.config] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+        if check and p.returncode != 0:
+            raise AssertionError("qsfs %s -> %d\n%s\n%s" % (" ".join(args), p.returncode, out,
+                                                          self.logs()))
+        return p.returncode, out
+
+    def zstor(self, *args, timeout=300):
+        p = subprocess.run([zstortest.zstor_binary(), "-c", self.config] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        return p.returncode, p.stdout.decode("utf-8", "replace") + p.stderr.decode()
+
+    def pid(self, name):
+        try:
+            with open(os.path.join(self.dir, name + ".pid")) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def logs(self):
+        out = []
+        for name in ("zstor", "zdb", "zdbfs"):
+            try:
+                with open(os.path.join(self.dir, "log", name + ".log"), "rb") as f:
+                    out.append("--- %s.log ---\n%s" % (name, f.read()[-3000:].decode("utf-8", "replace")))
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def rotate(self):
+        """zdb closes the open data files of both namespaces (NSJUMP)."""
+        with zdbtest.Client(unix=os.path.join(self.dir, "zdb.sock")) as c:
+            for ns in ("zdbfs-meta", "zdbfs-data"):
+                assert c.cmd("SELECT", ns) == "OK"
+                assert c.cmd("NSJUMP") == "OK"
+
+    def kill9(self, name):
+        pid = self.pid(name)
+        if pid and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(500):
+                if not pid_alive(pid):
+                    break
+                time.sleep(0.01)
+
+    def stop(self):
+        """Everything down, whatever state it is in."""
+        if mounted(self.mnt):
+            subprocess.run(["fusermount3", "-u", "-z", self.mnt], timeout=60,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name in ("zdbfs", "zdb", "zstor"):
+            pid = self.pid(name)
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(300):
+                    if not pid_alive(pid):
+                        break
+                    time.sleep(0.02)
+                if pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def write_tree(root, rnd, nfiles, size):
+    """nfiles files of about size bytes (text and random halves, with the marker), fsync'd;
+    returns {relative path: sha256}."""
+    sums = {}
+    words = b"quantum safe storage erasure coded encrypted dispersed backend shard ".split()
+    for i in range(nfiles):
+        d = os.path.join(root, "dir%d" % (i % 7), "sub%d" % (i % 3))
+        os.makedirs(d, exist_ok=True)
+        p = os.path.join(d, "file%04d.bin" % i)
+        n = rnd.randint(size // 2, size * 3 // 2)
+        half = n // 2
+        text = b" ".join(rnd.choice(words) for _ in range(half // 6 + 1))[:half]
+        data = MARKER + text + os.urandom(n - half)
+        with open(p, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        sums[os.path.relpath(p, root)] = hashlib.sha256(data).hexdigest()
+    return sums
+
+
+def check_tree(root, sums):
+    bad = []
+    for rel, want in sums.items():
+        p = os.path.join(root, rel)
+        try:
+            got = sha(p)
+        except OSError as e:
+            bad.append("%s: %s" % (rel, e))
+            continue
+        if got != want:
+            bad.append("%s: content differs" % rel)
+    return bad
+
+
+def drop_caches():
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        pass
+
+
+class QsfsTest(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+            self.skipTest("needs root and /dev/fuse")
+        self.tmp = tempfile.mkdtemp(prefix="qsfstest-")
+        self.fronts = []
+        self.cluster = None
+
+    def tearDown(self):
+        for f in self.fronts:
+            f.stop()
+        if self.cluster:
+            self.cluster.cleanup()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def make(self, base="a", extra="", **kw):
+        if self.cluster is None:
+            self.cluster = zstortest.Cluster(tmp=self.tmp, **kw)
+        os.makedirs(os.path.join(self.tmp, base), exist_ok=True)
+        f = Frontend(self.cluster, os.path.join(self.tmp, base), extra=extra)
+        self.fronts.append(f)
+        return f
+
+    def test_lifecycle_evict_failure_domain_restore(self):
+        small = zstortest.sanitized()
+        f = self.make()
+        rc, out = f.qsfs("up")
+        self.assertIn("qsfs is up", out)
+        rnd = random.Random(11)
+        nfiles, size = (30, 40000) if small else (120, 300000)
+        sums = write_tree(f.mnt, rnd, nfiles, size)
+        f.rotate()
+        rc, out = f.zstor("checkpoint")
+        self.assertEqual(rc, 0, out + f.logs())
+        rc, out = f.zstor("evict", "--all")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"evict: [1-9]\d* files deleted")
+        drop_caches()
+        self.assertEqual(check_tree(f.mnt, sums), [], f.logs())
+        # a whole failure domain (group 1) gone: evict again and read through the mount
+        for b in self.cluster.data:
+            if b.group == 1:
+                b.kill()
+        f.rotate()
+        f.zstor("checkpoint", "--timeout", "60")  # may fail: data backends are down
+        f.zstor("evict", "--all")
+        drop_caches()
+        self.assertEqual(check_tree(f.mnt, sums), [], f.logs())
+        rc, out = f.qsfs("status", check=False)
+        self.assertIn("unreachable", out)
+        # the machine dies: every local process killed, the frontend thrown away
+        for b in self.cluster.data:
+            if b.group == 1:
+                b.start()  # back: the store of the last changes needs a full placement
+        more = write_tree(os.path.join(f.mnt, "late"), rnd, 5, 20000)
+        for _ in range(30):  # until the daemon's health probe sees group 1 again
+            rc, out = f.zstor("checkpoint", "--timeout", "120")
+            if rc == 0:
+                break
+            time.sleep(1)
+        self.assertEqual(rc, 0, out + f.logs())
+        for name in ("zdbfs", "zdb", "zstor"):
+            f.kill9(name)
+        f.stop()
+        shutil.rmtree(f.dir)
+        # a new machine, another directory, one meta backend and group 2 down
+        self.cluster.meta[0].kill()
+        for b in self.cluster.data:
+            if b.group == 2:
+                b.kill()
+        g = self.make("b")
+        rc, out = g.qsfs("restore")
+        self.assertIn("files retrieved", out)
+        self.assertEqual(check_tree(g.mnt, sums), [], g.logs())
+        self.assertEqual(check_tree(os.path.join(g.mnt, "late"), more), [], g.logs())
+        # and no backend holds a readable byte
+        for b in self.cluster.meta + self.cluster.data:
+            for p in b.files():
+                with open(p, "rb") as fh:
+                    self.assertNotIn(MARKER, fh.read(), p)
+        rc, out = g.qsfs("down", check=False)
+        self.assertIn("zdbfs: unmounted", out)
+        self.assertFalse(mounted(g.mnt))
+
+    def test_kill9_each_part_during_writes(self):
+        f = self.make()
+        f.qsfs("up")
+        rnd = random.Random(5)
+        sums = {}
+        for round_, victim in enumerate(["zdbfs", "zdb", "zstor", "zdbfs", "zdb"]):
+            base = os.path.join(f.mnt, "r%d" % round_)
+            sums.update({os.path.join("r%d" % round_, k): v
+                         for k, v in write_tree(base, rnd, 8, 50000).items()})
+            if rnd.random() < 0.5:
+                f.rotate()
+            f.kill9(victim)
+            rc, out = f.qsfs("up")
+            self.assertEqual(check_tree(f.mnt, sums), [], "after kill -9 of %s\n%s" % (victim, f.logs()))
+        rc, out = f.qsfs("down")
+        self.assertIn("every local change is stored", out)
+        # and it all comes back into a fresh directory from the backends alone
+        shutil.rmtree(f.dir)
+        g = self.make("b")
+        g.qsfs("restore")
+        self.assertEqual(check_tree(g.mnt, sums), [], g.logs())
+        g.qsfs("down")
+
+    def test_new_user_mistakes(self):
+        f = self.make(meta=4, groups=(1, 1, 1, 1), k=2, n=3, rg=0, rn=0)
+        # a typo: the line is named, nothing starts
+        with open(f.config) as fh:
+            good = fh.read()
+        with open(f.config, "w") as fh:
+            fh.write(good.replace("checkpoint_s = 2", "chekpoint_s = 2"))
+        rc, out = f.qsfs("up", check=False)
+        self.assertEqual(rc, 1)
+        self.assertRegex(out, r"qsfs.toml:\d+: qsfs.chekpoint_s: unknown key")
+        self.assertFalse(os.path.exists(os.path.join(f.dir, "zstor.pid")))
+        with open(f.config, "w") as fh:
+            fh.write(good.replace("[qsfs]", "[qsfs]\nmountpoint2 = 1"))
+        rc, out = f.qsfs("status", check=False)
+        self.assertEqual(rc, 1)
+        self.assertIn("unknown key", out)
+        with open(f.config, "w") as fh:
+            fh.write(good)
+        # a data backend down at start: it starts and says what is degraded
+        self.cluster.data[3].kill()
+        rc, out = f.qsfs("up")
+        rc, out = f.qsfs("status", check=False)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("1 unreachable", out)
+        sums = write_tree(f.mnt, random.Random(3), 6, 20000)
+        # the daemon stopped: the mount still serves what is local, status says why
+        f.kill9("zstor")
+        self.assertEqual(check_tree(f.mnt, sums), [])
+        more = write_tree(os.path.join(f.mnt, "more"), random.Random(4), 3, 20000)
+        st = os.statvfs(f.mnt)
+        self.assertGreater(st.f_blocks, 0)
+        rc, out = f.qsfs("status", check=False)
+        self.assertEqual(rc, 1)
+        self.assertIn("NOT RUNNING", out)
+        self.assertIn("uploads stall", out)
+        # back: the checkpoint catches up with what was written meanwhile
+        f.qsfs("up")
+        rc, out = f.zstor("checkpoint", "--timeout", "120")
+        self.assertEqual(rc, 0, out + f.logs())
+        rc, out = f.zstor("list")
+        self.assertIn("index/zdbfs-meta/zdb-namespace", out)
+        self.assertEqual(check_tree(os.path.join(f.mnt, "more"), more), [])
+        f.qsfs("down")
+
+
+if __name__ == "__main__":
+    zdbtest.main()
