@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: builds qsfs, starts a local cluster of 10 zdb servers
-# on 127.0.0.1 in a temporary directory (4 metadata backends, 6 data backends in 3 failure
-# domains), stores a file and a directory tree with zstor (compressed, encrypted, 4+2
-# erasure-coded), kills two data and two metadata backends, retrieves everything
-# byte-identical, shows that no backend holds a readable byte, and prints `zstor status`.
+# The main job on an embedded default: the whole QSFS stack on this machine (as root).
+# Builds qsfs, starts 10 zdb servers on 127.0.0.1 as the "remote" backends (4 metadata,
+# 6 data in 3 failure domains), writes a qsfs config for them, `qsfs up` (zstor daemon,
+# local zdb with qsfs-hook, zdbfs mount), copies a tree into the mount, forces rotation and
+# eviction, reads everything back byte-identical through the mount, kills a failure domain
+# and reads again, then destroys the frontend (kill -9, directory removed) and `qsfs
+# restore`s it into a fresh directory, compares again, and shows that no backend holds a
+# readable byte. Everything lives in a temporary directory and is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (it mounts a FUSE filesystem)" >&2; exit 1; }
 scripts/deps.sh
 cmake -S . -B build -G Ninja >/dev/null
-ninja -C build zdb zstor >/dev/null
+ninja -C build zdb zstor zdbfs qsfs qsfs-hook >/dev/null
+t_start=$(date +%s)
 
 work=$(mktemp -d /tmp/qsfs-demo.XXXXXX)
+cfg=$work/qsfs.toml
+qsfs() { build/qsfs/qsfs -c "$cfg" "$@"; }
+zstor() { build/zstor/zstor -c "$cfg" "$@"; }
 cleanup() {
-  # start_zdb runs in a command substitution (a subshell): the pids are kept in files
-  for f in "$work"/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  for c in "$work"/qsfs*.toml; do [ -f "$c" ] && build/qsfs/qsfs -c "$c" down >/dev/null 2>&1 || true; done
+  for m in "$work"/mnt*; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" || true; done
+  for f in "$work"/*/pid "$work"/state*/*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   sleep 0.2
   rm -rf "$work"
 }
@@ -37,17 +46,21 @@ start_zdb() {
   echo "$port"
 }
 
-echo "== starting 4 metadata and 6 data zdb servers on 127.0.0.1 (in $work)"
-mkdir -p "$work/root"
+hexkey() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+echo "== starting 4 metadata and 6 data zdb servers on 127.0.0.1 (the remote backends, in $work)"
 {
   echo 'minimal_shards = 4'
   echo 'expected_shards = 6'
   echo 'redundant_groups = 1'
   echo 'redundant_nodes = 0'
-  echo "root = \"$work/root\""
+  echo 'health_interval_s = 2'
+  echo '[qsfs]'
+  echo "dir = \"$work/state\""
+  echo "mountpoint = \"$work/mnt\""
   echo '[encryption]'
   echo 'algorithm = "AES"'
-  echo "key = \"$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')\""
+  echo "key = \"$(hexkey)\""
   echo '[compression]'
   echo 'algorithm = "snappy"'
   echo '[meta]'
@@ -56,7 +69,7 @@ mkdir -p "$work/root"
   echo 'prefix = "demo"'
   echo '[meta.config.encryption]'
   echo 'algorithm = "AES"'
-  echo "key = \"$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')\""
+  echo "key = \"$(hexkey)\""
   for i in 0 1 2 3; do
     port=$(start_zdb "meta$i" user)
     printf '[[meta.config.backends]]\naddress = "127.0.0.1:%s"\nnamespace = "meta%s"\npassword = "demo-pass"\n' "$port" "$i"
@@ -69,66 +82,86 @@ mkdir -p "$work/root"
       printf '[[groups.backends]]\naddress = "127.0.0.1:%s"\nnamespace = "data%s"\npassword = "demo-pass"\n' "$port" "$i"
     done
   done
-} >"$work/zstor.toml"
-zstor() { build/zstor/zstor -c "$work/zstor.toml" "$@"; }
+} >"$cfg"
 
-echo "== making a 64 MiB file (text and random data, with a marker) and a small tree"
-python3 - "$work/root" <<'PY'
+echo "== qsfs up"
+qsfs up
+
+echo "== copying /usr/include and a 64 MiB file (text and random data, with a marker) into the mount"
+src=$work/src
+mkdir -p "$src"
+cp -a /usr/include "$src/include"
+python3 - "$src" <<'PY'
 import os, random, sys
-root = sys.argv[1]
 rnd = random.Random(7)
 words = "quantum safe storage erasure coded encrypted dispersed backend shard".split()
-with open(os.path.join(root, "big.bin"), "wb") as f:
+with open(os.path.join(sys.argv[1], "big.bin"), "wb") as f:
     for i in range(64):
         if i % 2:
             f.write(os.urandom(1 << 20))
         else:
-            text = " ".join(rnd.choice(words) for _ in range(200000)).encode()
-            f.write(text[: 1 << 20])
+            f.write(" ".join(rnd.choice(words) for _ in range(200000)).encode()[: 1 << 20])
     f.write(b"MARKER-THE-BACKENDS-MUST-NEVER-SEE-THIS")
-for d in ("docs", "docs/notes", "photos"):
-    os.makedirs(os.path.join(root, "tree", d), exist_ok=True)
-for n in range(20):
-    d = ("docs", "docs/notes", "photos")[n % 3]
-    with open(os.path.join(root, "tree", d, "file%02d.txt" % n), "wb") as f:
-        f.write(b"MARKER-THE-BACKENDS-MUST-NEVER-SEE-THIS file %d\n" % n * (n + 1))
-open(os.path.join(root, "tree", "empty"), "wb").close()
 PY
-
-zstor test
-echo "== zstor store"
 t0=$(date +%s.%N)
-zstor store -f "$work/root/big.bin"
+cp -a "$src/." "$work/mnt/"
+sync -f "$work/mnt"
 t1=$(date +%s.%N)
-zstor store -f "$work/root/tree"
-python3 -c "print('   stored 64 MiB in %.2f s (%.0f MB/s)' % ($t1 - $t0, 67108864 / 1e6 / ($t1 - $t0)))"
-echo "   BLAKE2b-128 of big.bin: $(zstor check -f "$work/root/big.bin")"
-zstor list
+python3 -c "print('   copied %d MB in %.1f s' % ($(du -sm "$src" | cut -f1), $t1 - $t0))"
 
-echo "== killing a whole failure domain (group 1: data2, data3) and metadata backends meta0, meta3 (kill -9)"
-for n in data2 data3 meta0 meta3; do kill -9 "$(cat "$work/$n/pid")"; done
+echo "== forcing rotation (NSJUMP on the local zdb), a checkpoint and the eviction of everything stored"
+for ns in zdbfs-meta zdbfs-data; do printf 'SELECT %s\nNSJUMP\n' "$ns" | redis-cli -s "$work/state/zdb.sock" >/dev/null; done
+t0=$(date +%s.%N)
+zstor checkpoint
+t1=$(date +%s.%N)
+python3 -c "print('   every local change stored in %.1f s' % ($t1 - $t0))"
+zstor evict --all
+echo "   local data files now: $(du -sh "$work/state/data/zdbfs-data" | cut -f1)"
+
+compare() {
+  echo 3 >/proc/sys/vm/drop_caches
+  local t0 t1
+  t0=$(date +%s.%N)
+  if diff -r --no-dereference "$src" "$1" >/dev/null; then
+    t1=$(date +%s.%N)
+    python3 -c "print('   $2: every file byte-identical (%.1f s, evicted data retrieved on read)' % ($t1 - $t0))"
+  else
+    echo "   $2: MISMATCH"; exit 1
+  fi
+}
+echo "== reading everything back through the mount"
+compare "$work/mnt" "read back"
+
+echo "== killing a whole failure domain (group 1: data2, data3, kill -9), evicting again, reading again"
+for n in data2 data3; do kill -9 "$(cat "$work/$n/pid")"; done
+zstor evict --all >/dev/null
+compare "$work/mnt" "with group 1 gone"
+
+echo "== the machine dies: zdbfs, zdb and the zstor daemon killed with SIGKILL, the frontend directory removed"
+for p in zdbfs zdb zstor; do kill -9 "$(cat "$work/state/$p.pid")" 2>/dev/null || true; done
 sleep 0.3
+fusermount3 -u -z "$work/mnt" 2>/dev/null || true
+rm -rf "$work/state"
+echo "   and metadata backend meta0 is gone too (kill -9)"
+kill -9 "$(cat "$work/meta0/pid")"
 
-echo "== zstor retrieve with 4 backends gone"
-t0=$(date +%s.%N)
-zstor retrieve -f "$work/root/big.bin" -o "$work/big.out"
-t1=$(date +%s.%N)
-python3 -c "print('   retrieved 64 MiB in %.2f s (%.0f MB/s)' % ($t1 - $t0, 67108864 / 1e6 / ($t1 - $t0)))"
-cmp "$work/root/big.bin" "$work/big.out" && echo "   big.bin: byte-identical"
+echo "== qsfs restore into a fresh directory, from the backends and the config alone"
+sed "s|$work/state|$work/state2|; s|$work/mnt|$work/mnt2|" "$cfg" >"$work/qsfs2.toml"
+cfg=$work/qsfs2.toml
+qsfs restore | grep -v '^restored '
+compare "$work/mnt2" "restored"
+
+echo "== does any backend hold a readable byte? (grep every backend file for the marker)"
 fail=0
-for f in $(cd "$work/root" && find tree -type f | sort); do
-  zstor retrieve -f "$work/root/$f" -o "$work/one.out"
-  cmp -s "$work/root/$f" "$work/one.out" || { echo "   MISMATCH: $f"; fail=1; }
-done
-[ $fail = 0 ] && echo "   all $(cd "$work/root" && find tree -type f | wc -l) files of the tree: byte-identical"
-
-echo "== does any backend hold a readable byte? (grep every zdb file for the marker)"
 if grep -rl "MARKER-THE-BACKENDS" "$work"/meta* "$work"/data* 2>/dev/null; then
   echo "   FOUND the marker on a backend"; fail=1
 else
   echo "   no backend file contains the marker"
 fi
 
-echo "== zstor status"
-zstor status || true
+echo "== qsfs status"
+qsfs status || true
+echo "== qsfs down"
+qsfs down || echo "   (uploads wait: meta0 and group 1 are gone, so nothing new can be stored)"
+echo "== demo done in $(( $(date +%s) - t_start )) s"
 exit $fail

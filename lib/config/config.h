@@ -65,15 +65,16 @@ struct zstor_config_lines {
  * qsfs command read the rest. */
 struct zstor_qsfs {
     bool present;
-    unsigned line;               /* of the [qsfs] header */
-    char *dir;                   /* state: dir/index, dir/data, sockets, logs (absolute) */
-    char *mountpoint;            /* absolute */
-    unsigned datasize_mib;       /* local zdb --datasize */
-    unsigned rotate_s;           /* local zdb --rotate */
-    unsigned checkpoint_s;       /* daemon: period of the upload of the open files; 0 = never */
-    unsigned retrieve_timeout_s; /* missing-data hook: longest wait for a retrieve */
-    unsigned cache_mib;          /* local data kept (max_zdb_data_dir_size) */
-    char *zdbfs_options;         /* extra zdbfs -o options, "" for none */
+    unsigned line;                  /* of the [qsfs] header */
+    char *dir;                      /* state: dir/index, dir/data, sockets, logs (absolute) */
+    char *mountpoint;               /* absolute */
+    unsigned datasize_mib;          /* local zdb --datasize */
+    unsigned rotate_s;              /* local zdb --rotate */
+    unsigned checkpoint_s;          /* daemon: period of the upload of the open files; 0 = never */
+    unsigned checkpoint_rotate_mib; /* an open data file past this is closed first; 0 = never */
+    unsigned retrieve_timeout_s;    /* missing-data hook: longest wait for a retrieve */
+    unsigned cache_mib;             /* local data kept (max_zdb_data_dir_size) */
+    char *zdbfs_options;            /* extra zdbfs -o options, "" for none */
 };
 
 struct zstor_config {

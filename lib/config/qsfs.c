@@ -16,6 +16,7 @@
 #define DEF_DATASIZE_MIB       64
 #define DEF_ROTATE_S           900
 #define DEF_CHECKPOINT_S       10
+#define DEF_CHECKPOINT_ROTATE  8
 #define DEF_RETRIEVE_TIMEOUT_S 300
 #define DEF_CACHE_MIB          4096
 #define SUN_MAX                (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -86,6 +87,7 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
     q->datasize_mib = DEF_DATASIZE_MIB;
     q->rotate_s = DEF_ROTATE_S;
     q->checkpoint_s = DEF_CHECKPOINT_S;
+    q->checkpoint_rotate_mib = DEF_CHECKPOINT_ROTATE;
     q->retrieve_timeout_s = DEF_RETRIEVE_TIMEOUT_S;
     q->cache_mib = DEF_CACHE_MIB;
     unsigned cache_line = 0;
@@ -101,6 +103,8 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
                                 NULL)) ||
         (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "checkpoint_s", false, 0, 86400,
                                 &q->checkpoint_s, NULL)) ||
+        (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "checkpoint_rotate_mib", false, 0, 4096,
+                                &q->checkpoint_rotate_mib, NULL)) ||
         (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "retrieve_timeout_s", false, 1, 86400,
                                 &q->retrieve_timeout_s, NULL)) ||
         (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "cache_mib", false, 1, 1u << 30,

@@ -13,6 +13,7 @@
 
 #include "util/log.h"
 #include "util/sys.h"
+#include "zdbclient/zdbclient.h"
 #include "zstor/store.h"
 
 #define PATH_CAP 4352
@@ -288,6 +289,60 @@ static int mkdirs(const char *path)
     return 0;
 }
 
+/* ---- rotation on demand ---- */
+
+/* The open (highest) data file of ns is larger than limit bytes: the local zdb closes it
+ * (NSJUMP), so that the pass uploads it once, as a closed file, instead of again and again
+ * while it grows. A zdb that does not answer is not an error: the pass stores the file as
+ * it is. */
+static void rotate_if_large(const struct zstor_qsfs *q, const char *ns)
+{
+    if (!q->checkpoint_rotate_mib)
+        return;
+    char dir[PATH_CAP];
+    snprintf(dir, sizeof(dir), "%s/data/%s", q->dir, ns);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    uint32_t top = 0;
+    bool any = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char kind;
+        uint32_t id;
+        if (zsc_zdb_file(e->d_name, &kind, &id) && kind == 'd' && (!any || id > top))
+            top = id, any = true;
+    }
+    closedir(d);
+    char path[PATH_CAP + 16];
+    snprintf(path, sizeof(path), "%s/d%u", dir, top);
+    struct stat st;
+    if (!any || stat(path, &st) < 0 ||
+        (uint64_t)st.st_size <= (uint64_t)q->checkpoint_rotate_mib << 20)
+        return;
+    char addr[PATH_CAP + 16];
+    snprintf(addr, sizeof(addr), "unix://%s/zdb.sock", q->dir);
+    struct qs_zdb_opts o;
+    qs_zdb_opts_default(&o);
+    o.address = addr;
+    o.ns = ns;
+    o.attempts = 1;
+    o.request_timeout_ms = 5000;
+    struct qs_zdb *c = NULL;
+    struct qs_zdb_reply *r = NULL;
+    const char *argv[] = {"NSJUMP"};
+    size_t lens[] = {6};
+    if (qs_zdb_new(&c, &o) == 0 && qs_zdb_command(c, 1, argv, lens, &r) == 0 &&
+        r->type == QS_ZDB_R_STATUS)
+        qs_log(QS_LOG_INFO, "checkpoint: %s: d%u holds %lld MiB, closed it (NSJUMP)", ns, top,
+               (long long)(st.st_size >> 20));
+    else
+        qs_log(QS_LOG_WARN, "checkpoint: %s: NSJUMP on the local zdb failed: %s", ns,
+               r && r->str ? r->str : qs_err_msg());
+    qs_zdb_reply_free(r);
+    qs_zdb_free(c);
+}
+
 /* ---- the pass ---- */
 
 static int64_t wall_ms(void)
@@ -306,6 +361,8 @@ int zsc_run(struct zstor_ctx *z, const struct zstor_qsfs *q, struct zsc_cache *c
     size_t nstaged = 0;
     char stage[PATH_CAP];
     snprintf(stage, sizeof(stage), "%s/checkpoint", q->dir);
+    rotate_if_large(q, ZSC_META_NS);
+    rotate_if_large(q, ZSC_DATA_NS);
     int rc = list_both(q, ZSC_META_NS, &meta);
     if (rc < 0)
         goto out;
