@@ -87,7 +87,7 @@ static int poke(const struct zstor_config *cfg)
 int main(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
-        printf("qsfs-hook %s\n", qs_version());
+        printf("qsfs-hook %s (commit %s)\n", qs_version(), qs_git_commit());
         return 0;
     }
     if (argc < 3) {

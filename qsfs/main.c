@@ -42,6 +42,9 @@ static const char usage[] =
     "  status             each part, upload backlog, local cache, recovery point\n"
     "  restore            rebuild this frontend from the backends into an empty [qsfs]\n"
     "                     dir, then mount it (older data comes back when read)\n"
+    "  run zstor|zdb|zdbfs\n"
+    "                     run one part in the foreground, logging to stderr (what the\n"
+    "                     systemd units qsfs-zstor, qsfs-zdb and qsfs-zdbfs do)\n"
     "\n"
     "The config defaults to " DEFAULT_CONFIG ": a zstor (0-stor_v2) config with a\n"
     "[qsfs] table (docs/qsfs.md).\n";
@@ -224,24 +227,38 @@ static int maybe_restore(struct stack *s, bool must)
 
 /* ---- zdb and zdbfs ---- */
 
+/* The local zdb's command line and environment (qsfs up and qsfs run zdb). */
+struct zdb_cmd {
+    char datasize[32], rotate[32], hooktimeout[32], env[PATH_MAX + 16];
+    char *argv[16];
+    char *envv[2];
+};
+
+static void zdb_cmd(struct stack *s, struct zdb_cmd *c)
+{
+    snprintf(c->datasize, sizeof(c->datasize), "%uM", s->q->datasize_mib);
+    snprintf(c->rotate, sizeof(c->rotate), "%u", s->q->rotate_s);
+    /* missing-data waits for a retrieve; namespaces-init for a restore */
+    unsigned ht = s->q->retrieve_timeout_s + 60;
+    snprintf(c->hooktimeout, sizeof(c->hooktimeout), "%u", ht < 3600 ? 3600 : ht);
+    snprintf(c->env, sizeof(c->env), "QSFS_CONFIG=%s", s->cfgpath);
+    char *argv[] = {s->bin_zdb,  "--index",       s->index,       "--data",   s->data,   "--socket",
+                    s->zdb_sock, "--datasize",    c->datasize,    "--rotate", c->rotate, "--hook",
+                    s->bin_hook, "--hooktimeout", c->hooktimeout, NULL};
+    memcpy(c->argv, argv, sizeof(argv));
+    c->envv[0] = c->env;
+    c->envv[1] = NULL;
+}
+
 static int start_zdb(struct stack *s)
 {
     if (qp_zdb_ping(s->zdb_sock)) {
         printf("zdb: running already (unix://%s)\n", s->zdb_sock);
         return 0;
     }
-    char datasize[32], rotate[32], hooktimeout[32], env[PATH_MAX + 16];
-    snprintf(datasize, sizeof(datasize), "%uM", s->q->datasize_mib);
-    snprintf(rotate, sizeof(rotate), "%u", s->q->rotate_s);
-    /* missing-data waits for a retrieve; namespaces-init for a restore */
-    unsigned ht = s->q->retrieve_timeout_s + 60;
-    snprintf(hooktimeout, sizeof(hooktimeout), "%u", ht < 3600 ? 3600 : ht);
-    snprintf(env, sizeof(env), "QSFS_CONFIG=%s", s->cfgpath);
-    char *argv[] = {s->bin_zdb,  "--index",       s->index,    "--data",   s->data, "--socket",
-                    s->zdb_sock, "--datasize",    datasize,    "--rotate", rotate,  "--hook",
-                    s->bin_hook, "--hooktimeout", hooktimeout, NULL};
-    char *envv[] = {env, NULL};
-    pid_t pid = qp_spawn(argv, envv, s->log_zdb);
+    struct zdb_cmd c;
+    zdb_cmd(s, &c);
+    pid_t pid = qp_spawn(c.argv, c.envv, s->log_zdb);
     if (pid < 0 || qp_pid_write(s->pid_zdb, pid) < 0) {
         fail("zdb: %s", qs_err_msg());
         return -1;
@@ -259,23 +276,39 @@ static int start_zdb(struct stack *s)
     return -1;
 }
 
+/* A mount whose zdbfs died (kill -9, a crash) is taken away; 1 when a live one is there. */
+static int dead_mount(struct stack *s)
+{
+    const char *mp = s->q->mountpoint;
+    if (!qp_mounted(mp))
+        return 0;
+    if (qp_running(qp_pid_read(s->pid_zdbfs), "zdbfs"))
+        return 1;
+    char fm[P];
+    char *argv[] = {fm, "-u", "-z", (char *)mp, NULL};
+    if (qp_find("fusermount3", fm, sizeof(fm)) < 0 || run_wait(argv) != 0) {
+        fail("%s is mounted but its zdbfs is gone, and unmounting it failed", mp);
+        return -1;
+    }
+    printf("zdbfs: took away the dead mount on %s (its zdbfs had stopped)\n", mp);
+    return 0;
+}
+
+static void zdbfs_opts(struct stack *s, char *opts, size_t cap)
+{
+    snprintf(opts, cap, "unix=%s,autons%s%s", s->zdb_sock, s->q->zdbfs_options[0] ? "," : "",
+             s->q->zdbfs_options);
+}
+
 static int start_zdbfs(struct stack *s)
 {
     const char *mp = s->q->mountpoint;
-    if (qp_mounted(mp)) {
-        pid_t old = qp_pid_read(s->pid_zdbfs);
-        if (qp_running(old, "zdbfs")) {
-            printf("zdbfs: mounted already on %s\n", mp);
-            return 0;
-        }
-        /* a mount whose zdbfs died (kill -9, a crash): take the dead endpoint away */
-        char fm[P];
-        char *argv[] = {fm, "-u", "-z", (char *)mp, NULL};
-        if (qp_find("fusermount3", fm, sizeof(fm)) < 0 || run_wait(argv) != 0) {
-            fail("%s is mounted but its zdbfs is gone, and unmounting it failed", mp);
-            return -1;
-        }
-        printf("zdbfs: took away the dead mount on %s (its zdbfs had stopped)\n", mp);
+    int dm = dead_mount(s);
+    if (dm < 0)
+        return -1;
+    if (dm > 0) {
+        printf("zdbfs: mounted already on %s\n", mp);
+        return 0;
     }
     char opts[P + 200];
     snprintf(opts, sizeof(opts), "unix=%s,autons%s%s", s->zdb_sock,
@@ -323,6 +356,56 @@ static int cmd_up(struct stack *s, bool restore)
         return 1;
     printf("qsfs is up: %s (qsfs -c %s status)\n", s->q->mountpoint, s->cfgpath);
     return 0;
+}
+
+/* ---- run: one part in the foreground (the systemd units) ---- */
+
+static int cmd_run(struct stack *s, const char *part)
+{
+    if (find_bins(s) < 0 || mkdirs(s->q->dir, 0700) < 0 || mkdirs(s->index, 0700) < 0 ||
+        mkdirs(s->data, 0700) < 0)
+        return 1;
+    fflush(stdout);
+    if (!strcmp(part, "zstor")) {
+        char *argv[] = {s->bin_zstor, "-c", s->cfgpath, "monitor", NULL};
+        execv(argv[0], argv);
+    } else if (!strcmp(part, "zdb")) {
+        if (zstor_config_check_redundancy(s->cfg) < 0) {
+            fail("%s", qs_err_msg());
+            return 1;
+        }
+        if (maybe_restore(s, false) < 0)
+            return 1;
+        struct zdb_cmd c;
+        zdb_cmd(s, &c);
+        putenv(c.env);
+        fflush(stdout);
+        execv(c.argv[0], c.argv);
+    } else if (!strcmp(part, "zdbfs")) {
+        if (mkdirs(s->q->mountpoint, 0755) < 0)
+            return 1;
+        int dm = dead_mount(s);
+        if (dm != 0) {
+            if (dm > 0)
+                fail("%s is mounted already (zdbfs pid %d)", s->q->mountpoint,
+                     (int)qp_pid_read(s->pid_zdbfs));
+            return 1;
+        }
+        if (qp_pid_write(s->pid_zdbfs, getpid()) < 0) {
+            fail("%s", qs_err_msg());
+            return 1;
+        }
+        char opts[P + 200];
+        zdbfs_opts(s, opts, sizeof(opts));
+        char *argv[] = {s->bin_zdbfs, (char *)s->q->mountpoint, "-f", "-o", opts, NULL};
+        fflush(stdout);
+        execv(argv[0], argv);
+    } else {
+        fprintf(stderr, "qsfs: run: expected zstor, zdb or zdbfs, not '%s'\n", part);
+        return 2;
+    }
+    fail("cannot run %s: %s", part, strerror(errno));
+    return 1;
 }
 
 /* ---- down ---- */
@@ -473,7 +556,7 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         } else if (ch == 'V') {
-            printf("qsfs %s\n", qs_version());
+            printf("qsfs %s (commit %s)\n", qs_version(), qs_git_commit());
             return 0;
         } else {
             fputs(usage, stderr);
@@ -485,6 +568,14 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[optind++];
+    const char *part = NULL;
+    if (!strcmp(cmd, "run")) {
+        if (optind >= argc) {
+            fprintf(stderr, "qsfs: run: which part (zstor, zdb or zdbfs)?\n%s", usage);
+            return 2;
+        }
+        part = argv[optind++];
+    }
     unsigned timeout = 600;
     if (!strcmp(cmd, "down") && optind + 1 < argc && !strcmp(argv[optind], "--timeout")) {
         char *end;
@@ -502,7 +593,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(cmd, "up") && strcmp(cmd, "down") && strcmp(cmd, "status") &&
-        strcmp(cmd, "restore")) {
+        strcmp(cmd, "restore") && strcmp(cmd, "run")) {
         fprintf(stderr, "qsfs: unknown command '%s'\n%s", cmd, usage);
         return 2;
     }
@@ -518,6 +609,8 @@ int main(int argc, char **argv)
         rc = cmd_up(&s, true);
     else if (!strcmp(cmd, "down"))
         rc = cmd_down(&s, timeout);
+    else if (!strcmp(cmd, "run"))
+        rc = cmd_run(&s, part);
     else
         rc = cmd_status(&s);
     zstor_config_free(s.cfg);

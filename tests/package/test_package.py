@@ -89,7 +89,7 @@ def main():
     files = [l for l in run("dpkg", "-L", "qsfs").stdout.decode().splitlines() if l]
     try:
         assert shutil.which("zstor", path=ENV["PATH"]) == "/usr/bin/zstor"
-        for prog in ("zdb", "zstor", "zdbfs"):
+        for prog in ("zdb", "zstor", "zdbfs", "qsfs", "qsfs-hook"):
             v = run("/usr/bin/" + prog, "--version").stdout.decode()
             assert re.search(r"\(commit [0-9a-f]{12}(-dirty)?\)", v), v
         steps.append("installed; --version: " + v.strip())
@@ -107,6 +107,12 @@ def main():
         assert r.returncode == 0 and not bad, (r.returncode, bad)
         shutil.rmtree(tmpu)
         steps.append("systemd-analyze verify: both units clean")
+        qunits = ["/lib/systemd/system/" + u for u in
+                  ("qsfs.target", "qsfs-zstor.service", "qsfs-zdb.service", "qsfs-zdbfs.service")]
+        r = run("systemd-analyze", "verify", *qunits, check=False)
+        bad = [l for l in (r.stdout + r.stderr).decode().splitlines() if "qsfs" in l]
+        assert r.returncode == 0 and not bad, (r.returncode, bad)
+        steps.append("systemd-analyze verify: the qsfs target and its three units clean")
 
         # zdb@test as its unit runs it: the qsfs user, its state directory, its env files
         port = free_port()
@@ -139,9 +145,10 @@ def main():
         n1 = check_man_covers_help("/usr/bin/zdb", run("man", "-w", "zdb").stdout.decode().strip())
         n2 = check_man_covers_help("/usr/bin/zstor", run("man", "-w", "zstor").stdout.decode().strip())
         n3 = check_man_covers_help("/usr/bin/zdbfs", run("man", "-w", "zdbfs").stdout.decode().strip())
+        n4 = check_man_covers_help("/usr/bin/qsfs", run("man", "-w", "qsfs").stdout.decode().strip())
         run("man", "-w", "5", "zstor.toml")
-        steps.append("man -w zstor, zdb, zdbfs, zstor.toml(5); pages render without warnings and "
-                     "name all %d + %d + %d flags of --help" % (n1, n2, n3))
+        steps.append("man -w zstor, zdb, zdbfs, qsfs, zstor.toml(5); pages render without warnings "
+                     "and name all %d + %d + %d + %d flags of --help" % (n1, n2, n3, n4))
 
         r = run("bash", "-c", "source /usr/share/bash-completion/bash_completion; "
                 "_completion_loader zstor; _completion_loader zdb; complete -p zstor; complete -p zdb")
