@@ -330,6 +330,65 @@ class QsfsTest(unittest.TestCase):
         self.assertEqual(check_tree(os.path.join(f.mnt, "more"), more), [])
         f.qsfs("down")
 
+    def test_parts_run_as_the_systemd_units_run_them(self):
+        """qsfs run zstor|zdb|zdbfs in the foreground, started in the units' order and
+        stopped in reverse with SIGTERM, the zstor unit's ExecStop checkpoint between."""
+        f = self.make()
+        procs = {}
+        logs = {}
+
+        def run(part):
+            logs[part] = open(os.path.join(self.tmp, "run-%s.log" % part), "wb")
+            procs[part] = subprocess.Popen([bin_path("qsfs"), "-c", f.config, "run", part],
+                                           stdout=logs[part], stderr=subprocess.STDOUT)
+
+        def log(part):
+            with open(os.path.join(self.tmp, "run-%s.log" % part), "rb") as fh:
+                return fh.read().decode("utf-8", "replace")[-3000:]
+
+        def wait_for(cond, what, part):
+            for _ in range(600):
+                if cond():
+                    return
+                self.assertIsNone(procs[part].poll(), "%s exited:\n%s" % (what, log(part)))
+                time.sleep(0.05)
+            self.fail("%s: not ready in 30 s\n%s" % (what, log(part)))
+
+        try:
+            run("zstor")
+            wait_for(lambda: "zstor daemon  running" in f.qsfs("status", check=False)[1],
+                     "qsfs run zstor", "zstor")
+            run("zdb")
+            sock = os.path.join(f.dir, "zdb.sock")
+            wait_for(lambda: os.path.exists(sock) and f.qsfs("status", check=False)[1].find(
+                "zdb           running") >= 0, "qsfs run zdb", "zdb")
+            run("zdbfs")
+            wait_for(lambda: mounted(f.mnt), "qsfs run zdbfs", "zdbfs")
+            self.assertEqual(f.pid("zdbfs"), procs["zdbfs"].pid)
+            sums = write_tree(f.mnt, random.Random(9), 10, 30000)
+            rc, out = f.qsfs("status")
+            self.assertIn("mounted on", out)
+            for part, ok in (("zdbfs", (0,)), ("zdb", (0, 143))):  # the unit's SuccessExitStatus
+                procs[part].send_signal(signal.SIGTERM)
+                self.assertIn(procs[part].wait(60), ok, log(part))
+            self.assertFalse(mounted(f.mnt))
+            rc, out = f.zstor("checkpoint", "--timeout", "120")  # the unit's ExecStop
+            self.assertEqual(rc, 0, out)
+            procs["zstor"].send_signal(signal.SIGTERM)
+            procs["zstor"].wait(60)
+        finally:
+            for p in procs.values():
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(30)
+            for fh in logs.values():
+                fh.close()
+        shutil.rmtree(f.dir)
+        g = self.make("b")
+        g.qsfs("restore")
+        self.assertEqual(check_tree(g.mnt, sums), [], g.logs())
+        g.qsfs("down")
+
 
 if __name__ == "__main__":
     zdbtest.main()
