@@ -98,7 +98,9 @@ class Frontend:
         for name in ("zstor", "zdb", "zdbfs"):
             try:
                 with open(os.path.join(self.dir, "log", name + ".log"), "rb") as f:
-                    out.append("--- %s.log ---\n%s" % (name, f.read()[-3000:].decode("utf-8", "replace")))
+                    text = f.read().decode("utf-8", "replace")
+                i = max(text.find("Sanitizer"), text.find("runtime error:"))
+                out.append("--- %s.log ---\n%s" % (name, text[i - 200:i + 3000] if i >= 0 else text[-3000:]))
             except OSError:
                 pass
         return "\n".join(out)
@@ -188,11 +190,17 @@ class QsfsTest(unittest.TestCase):
         self.cluster = None
 
     def tearDown(self):
+        reports = []
         for f in self.fronts:
             f.stop()
+            text = f.logs()
+            if "Sanitizer" in text or "runtime error:" in text:
+                reports.append(text)
         if self.cluster:
             self.cluster.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # a sanitizer report of any part (the daemon, zdb, zdbfs, the hook) fails the test
+        self.assertEqual(reports, [])
 
     def make(self, base="a", extra="", **kw):
         if self.cluster is None:
