@@ -154,9 +154,14 @@ int main(int argc, char **argv)
                 rc = -1;
             }
         }
-    } else if (!strcmp(ev, "jump-data") || !strcmp(ev, "jump-index") ||
-               !strcmp(ev, "namespace-created") || !strcmp(ev, "namespace-updated") ||
-               !strcmp(ev, "namespace-closing") || !strcmp(ev, "close")) {
+    } else if (!strcmp(ev, "jump-index")) {
+        /* blocking: zdb waits for this one. Nothing to do: the periodic checkpoint compares
+         * every file with what is stored, so the dirty list (reset by exit 0) is not needed,
+         * and a daemon that hangs must not stall zdb's writes */
+        rc = 0;
+    } else if (!strcmp(ev, "jump-data") || !strcmp(ev, "namespace-created") ||
+               !strcmp(ev, "namespace-updated") || !strcmp(ev, "namespace-closing") ||
+               !strcmp(ev, "close")) {
         /* a closed data file of zdbfs-data goes to the queue at once (it is immutable:
          * storing it early cannot break the order); everything else is the next
          * checkpoint's, which is asked for now */

@@ -181,7 +181,7 @@ static int start_daemon(struct stack *s)
         return 0;
     }
     char *argv[] = {s->bin_zstor, "-c", s->cfgpath, "--log_file", s->log_zstor, "monitor", NULL};
-    pid_t pid = qp_spawn(argv, NULL, s->log_zstor);
+    pid_t pid = qp_spawn(argv, NULL, s->log_zstor, s->q->upload_priority);
     if (pid < 0 || qp_pid_write(s->pid_zstor, pid) < 0) {
         fail("zstor daemon: %s", qs_err_msg());
         return -1;
@@ -258,7 +258,7 @@ static int start_zdb(struct stack *s)
     }
     struct zdb_cmd c;
     zdb_cmd(s, &c);
-    pid_t pid = qp_spawn(c.argv, c.envv, s->log_zdb);
+    pid_t pid = qp_spawn(c.argv, c.envv, s->log_zdb, 0);
     if (pid < 0 || qp_pid_write(s->pid_zdb, pid) < 0) {
         fail("zdb: %s", qs_err_msg());
         return -1;
@@ -314,7 +314,7 @@ static int start_zdbfs(struct stack *s)
     snprintf(opts, sizeof(opts), "unix=%s,autons%s%s", s->zdb_sock,
              s->q->zdbfs_options[0] ? "," : "", s->q->zdbfs_options);
     char *argv[] = {s->bin_zdbfs, (char *)mp, "-f", "-o", opts, NULL};
-    pid_t pid = qp_spawn(argv, NULL, s->log_zdbfs);
+    pid_t pid = qp_spawn(argv, NULL, s->log_zdbfs, 0);
     if (pid < 0 || qp_pid_write(s->pid_zdbfs, pid) < 0) {
         fail("zdbfs: %s", qs_err_msg());
         return -1;
@@ -368,6 +368,7 @@ static int cmd_run(struct stack *s, const char *part)
     fflush(stdout);
     if (!strcmp(part, "zstor")) {
         char *argv[] = {s->bin_zstor, "-c", s->cfgpath, "monitor", NULL};
+        qp_set_priority(s->q->upload_priority);
         execv(argv[0], argv);
     } else if (!strcmp(part, "zdb")) {
         if (zstor_config_check_redundancy(s->cfg) < 0) {

@@ -7,10 +7,12 @@
 #include <ftw.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "util/sys.h"
 
 extern char **environ;
@@ -67,7 +70,17 @@ int qp_find(const char *name, char *out, size_t cap)
     return qs_err_set(QS_ENOTFOUND, "cannot find the program %s (beside qsfs or on PATH)", name);
 }
 
-pid_t qp_spawn(char *const *argv, char *const *env, const char *log)
+void qp_set_priority(int prio)
+{
+    if (prio == ZSTOR_QSFS_PRIO_IDLE) {
+        struct sched_param sp = {.sched_priority = 0};
+        (void)sched_setscheduler(0, SCHED_IDLE, &sp);
+    } else if (prio == ZSTOR_QSFS_PRIO_LOW) {
+        (void)setpriority(PRIO_PROCESS, 0, 10);
+    }
+}
+
+pid_t qp_spawn(char *const *argv, char *const *env, const char *log, int prio)
 {
     int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (lfd < 0)
@@ -91,6 +104,7 @@ pid_t qp_spawn(char *const *argv, char *const *env, const char *log)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
+        qp_set_priority(prio);
         execve(argv[0], argv, environ);
         dprintf(STDERR_FILENO, "qsfs: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);

@@ -16,9 +16,12 @@
 int qp_find(const char *name, char *out, size_t cap) QS_MUST_CHECK;
 
 /* Starts argv[0] (absolute) in its own session with stdin from /dev/null and stdout and
- * stderr appended to log; env entries ("K=V", NULL-terminated, may be NULL) are added.
- * The pid, or a negative code. */
-pid_t qp_spawn(char *const *argv, char *const *env, const char *log);
+ * stderr appended to log, at CPU priority prio (ZSTOR_QSFS_PRIO_*, 0 = ours); env entries
+ * ("K=V", NULL-terminated, may be NULL) are added. The pid, or a negative code. */
+pid_t qp_spawn(char *const *argv, char *const *env, const char *log, int prio);
+
+/* Sets the calling process's CPU priority (ZSTOR_QSFS_PRIO_*); threads it starts inherit it. */
+void qp_set_priority(int prio);
 
 /* pid runs (not a zombie) and its program's name is name. */
 bool qp_running(pid_t pid, const char *name);

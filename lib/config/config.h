@@ -63,6 +63,10 @@ struct zstor_config_lines {
 /* The [qsfs] table: the whole stack's part of the file (docs/qsfs.md). zstor itself
  * uses it only for the keys it derives; the daemon's checkpoint pass, the hook and the
  * qsfs command read the rest. */
+/* [qsfs] upload_priority: uploads run behind the filesystem ("idle": SCHED_IDLE, only
+ * when no other thread wants the CPU; "low": nice 10; "normal"). */
+enum { ZSTOR_QSFS_PRIO_IDLE = 1, ZSTOR_QSFS_PRIO_LOW, ZSTOR_QSFS_PRIO_NORMAL };
+
 struct zstor_qsfs {
     bool present;
     unsigned line;                  /* of the [qsfs] header */
@@ -75,6 +79,7 @@ struct zstor_qsfs {
     unsigned retrieve_timeout_s;    /* missing-data hook: longest wait for a retrieve */
     unsigned cache_mib;             /* local data kept (max_zdb_data_dir_size) */
     char *zdbfs_options;            /* extra zdbfs -o options, "" for none */
+    int upload_priority;            /* the zstor daemon's CPU share: ZSTOR_QSFS_PRIO_* */
 };
 
 struct zstor_config {

@@ -72,9 +72,17 @@ static int agree(const struct ctx *c, const struct toml_table *root, const char 
 
 int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
 {
-    static const char *const keys[] = {"dir",       "mountpoint",    "datasize_mib",
-                                       "rotate_s",  "checkpoint_s",  "retrieve_timeout_s",
-                                       "cache_mib", "zdbfs_options", NULL};
+    static const char *const keys[] = {"dir",
+                                       "mountpoint",
+                                       "datasize_mib",
+                                       "rotate_s",
+                                       "checkpoint_s",
+                                       "retrieve_timeout_s",
+                                       "cache_mib",
+                                       "zdbfs_options",
+                                       "checkpoint_rotate_mib",
+                                       "upload_priority",
+                                       NULL};
     struct zstor_config *cfg = c->cfg;
     struct zstor_qsfs *q = &cfg->qsfs;
     const struct toml_value *v;
@@ -90,6 +98,8 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
     q->checkpoint_rotate_mib = DEF_CHECKPOINT_ROTATE;
     q->retrieve_timeout_s = DEF_RETRIEVE_TIMEOUT_S;
     q->cache_mib = DEF_CACHE_MIB;
+    q->upload_priority = ZSTOR_QSFS_PRIO_IDLE;
+    char *prio = NULL;
     unsigned cache_line = 0;
     if ((rc = zcfg_check_keys(c, t, "qsfs", keys)) ||
         (rc = zcfg_get_string(c, t, "qsfs", v->line, "dir", true, false, 200, &q->dir, NULL)) ||
@@ -109,9 +119,25 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
                                 &q->retrieve_timeout_s, NULL)) ||
         (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "cache_mib", false, 1, 1u << 30,
                                 &q->cache_mib, &cache_line)) ||
+        (rc = zcfg_get_string(c, t, "qsfs", v->line, "upload_priority", false, false, 16, &prio,
+                              NULL)) ||
         (rc = zcfg_get_string(c, t, "qsfs", v->line, "zdbfs_options", false, true, 4096,
-                              &q->zdbfs_options, NULL)))
+                              &q->zdbfs_options, NULL))) {
+        free(prio);
         return rc;
+    }
+    if (prio) {
+        static const char *const names[] = {"idle", "low", "normal"};
+        int found = 0;
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(prio, names[i]))
+                found = i + 1;
+        free(prio);
+        if (!found)
+            return zcfg_bad(c, toml_table_get(t, "upload_priority")->line, "qsfs.upload_priority",
+                            "expected \"idle\", \"low\" or \"normal\"");
+        q->upload_priority = found;
+    }
     if (!q->zdbfs_options && !(q->zdbfs_options = zcfg_dup_mem("", 0)))
         return zcfg_nomem();
     if (strlen(q->dir) + sizeof("/zstor.sock.lock") > SUN_MAX)

@@ -666,6 +666,7 @@ static void test_qsfs(void **state)
     assert_int_equal(cfg->qsfs.rotate_s, 900);
     assert_int_equal(cfg->qsfs.checkpoint_s, 10);
     assert_string_equal(cfg->qsfs.zdbfs_options, "");
+    assert_int_equal(cfg->qsfs.upload_priority, ZSTOR_QSFS_PRIO_IDLE);
     zstor_config_free(cfg);
     free(t1);
 
@@ -674,13 +675,14 @@ static void test_qsfs(void **state)
              "socket = \"/run/z.sock\"\nmax_zdb_data_dir_size = 100\nroot = \"/q\"\n[encryption]");
     t1 = edit(t0, "[compression]",
               "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\nrotate_s = 60\nzdbfs_options = "
-              "\"nocache\"\n[compression]");
+              "\"nocache\"\nupload_priority = \"low\"\n[compression]");
     free(t0);
     cfg = parse_ok(t1);
     assert_string_equal(cfg->socket, "/run/z.sock");
     assert_int_equal(cfg->qsfs.cache_mib, 100);
     assert_int_equal(cfg->qsfs.rotate_s, 60);
     assert_string_equal(cfg->qsfs.zdbfs_options, "nocache");
+    assert_int_equal(cfg->qsfs.upload_priority, ZSTOR_QSFS_PRIO_LOW);
     zstor_config_free(cfg);
     free(t1);
 
@@ -694,6 +696,8 @@ static void test_qsfs(void **state)
          "t.toml:11: qsfs.rotat_s: unknown key"},
         {"", "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\nrotate_s = 0\n",
          "t.toml:11: qsfs.rotate_s: must be at least 1 (got 0)"},
+        {"", "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\nupload_priority = \"high\"\n",
+         "t.toml:11: qsfs.upload_priority: expected \"idle\", \"low\" or \"normal\""},
         {"root = \"/other\"\n", "[qsfs]\ndir = \"/q\"\nmountpoint = \"/m\"\n",
          "t.toml:5: root: with a [qsfs] table this is \"/q\"; leave it out (got \"/other\")"},
         {"max_zdb_data_dir_size = 5\n",
