@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
@@ -137,10 +138,20 @@ static int d_checkpoint(void *ud, bool wait, int64_t timeout_ms)
 
 /* ---- a request on the socket ---- */
 
+/* The socket serves from before the service is started (it holds the instance lock):
+ * requests in that window wait for the start (1) or its failure (-1). */
+static atomic_int g_started;
+
 static int handle(void *ud, struct zsd_call *call)
 {
     struct zsd *d = ud;
     char **argv = call->req.argv;
+    while (atomic_load(&g_started) == 0 && !atomic_load(&call->cancel))
+        usleep(10000);
+    if (atomic_load(&g_started) < 0 || atomic_load(&call->cancel)) {
+        dprintf(call->err_fd, "zstor: the daemon did not start (its log says why)\n");
+        return 1;
+    }
     if (strcmp(argv[0], "monitor") == 0) {
         dprintf(call->err_fd, "zstor: monitor: a daemon runs on this socket already (pid %ld)\n",
                 (long)getpid());
@@ -268,9 +279,11 @@ int zmon_run(const char *config_path, bool debug, const char *log_file)
         goto out_free;
     }
     if (zsd_start(d) < 0) {
+        atomic_store(&g_started, -1);
         qs_log(QS_LOG_ERROR, "monitor: %s", qs_err_msg());
         goto out_free;
     }
+    atomic_store(&g_started, 1);
     if (port && zsd_http_start(&http, d, bind, port) < 0) {
         qs_log(QS_LOG_ERROR, "monitor: %s", qs_err_msg());
         goto out_free;

@@ -80,6 +80,7 @@ struct zstor_qsfs {
     unsigned cache_mib;             /* local data kept (max_zdb_data_dir_size) */
     char *zdbfs_options;            /* extra zdbfs -o options, "" for none */
     int upload_priority;            /* the zstor daemon's CPU share: ZSTOR_QSFS_PRIO_* */
+    unsigned upload_defer_s;        /* uploads wait while the frontend is written, this long */
 };
 
 struct zstor_config {

@@ -82,6 +82,7 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
                                        "zdbfs_options",
                                        "checkpoint_rotate_mib",
                                        "upload_priority",
+                                       "upload_defer_s",
                                        NULL};
     struct zstor_config *cfg = c->cfg;
     struct zstor_qsfs *q = &cfg->qsfs;
@@ -99,6 +100,7 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
     q->retrieve_timeout_s = DEF_RETRIEVE_TIMEOUT_S;
     q->cache_mib = DEF_CACHE_MIB;
     q->upload_priority = ZSTOR_QSFS_PRIO_IDLE;
+    q->upload_defer_s = DEF_CHECKPOINT_S;
     char *prio = NULL;
     unsigned cache_line = 0;
     if ((rc = zcfg_check_keys(c, t, "qsfs", keys)) ||
@@ -119,6 +121,8 @@ int zcfg_parse_qsfs(const struct ctx *c, const struct toml_table *root)
                                 &q->retrieve_timeout_s, NULL)) ||
         (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "cache_mib", false, 1, 1u << 30,
                                 &q->cache_mib, &cache_line)) ||
+        (rc = zcfg_get_unsigned(c, t, "qsfs", v->line, "upload_defer_s", false, 0, 3600,
+                                &q->upload_defer_s, NULL)) ||
         (rc = zcfg_get_string(c, t, "qsfs", v->line, "upload_priority", false, false, 16, &prio,
                               NULL)) ||
         (rc = zcfg_get_string(c, t, "qsfs", v->line, "zdbfs_options", false, true, 4096,

@@ -138,6 +138,23 @@ bool zsc_zdb_file(const char *name, char *kind, uint32_t *id)
     return true;
 }
 
+bool zsc_open_data_file(const char *dir, uint32_t *top)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool any = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char kind;
+        uint32_t id;
+        if (zsc_zdb_file(e->d_name, &kind, &id) && kind == 'd' && (!any || id > *top))
+            *top = id, any = true;
+    }
+    closedir(d);
+    return any;
+}
+
 struct file {
     char kind; /* 'n', 'i', 'd': the order files are taken in */
     uint32_t id;
@@ -301,19 +318,8 @@ static void rotate_if_large(const struct zstor_qsfs *q, const char *ns)
         return;
     char dir[PATH_CAP];
     snprintf(dir, sizeof(dir), "%s/data/%s", q->dir, ns);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
     uint32_t top = 0;
-    bool any = false;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char kind;
-        uint32_t id;
-        if (zsc_zdb_file(e->d_name, &kind, &id) && kind == 'd' && (!any || id > top))
-            top = id, any = true;
-    }
-    closedir(d);
+    bool any = zsc_open_data_file(dir, &top);
     char path[PATH_CAP + 16];
     snprintf(path, sizeof(path), "%s/d%u", dir, top);
     struct stat st;

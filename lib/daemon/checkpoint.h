@@ -62,4 +62,8 @@ int zsc_run(struct zstor_ctx *z, const struct zstor_qsfs *q, struct zsc_cache *c
 /* d<N> / i<N>: sets *kind ('d' or 'i') and *id; zdb-namespace: kind 'n'. false otherwise. */
 bool zsc_zdb_file(const char *name, char *kind, uint32_t *id);
 
+/* The id of the highest data file d<N> in zdb namespace directory dir (the one zdb appends
+ * to); false when there is none or dir cannot be read. */
+bool zsc_open_data_file(const char *dir, uint32_t *id);
+
 #endif

@@ -5,13 +5,67 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/checkpoint.h"
 #include "daemon/private.h"
 #include "util/log.h"
 #include "util/sys.h"
 
-#define RETRY_MS 5000 /* after a failed pass, the next try (unless asked sooner) */
+#define RETRY_MS  5000 /* after a failed pass, the next try (unless asked sooner) */
+#define SAMPLE_MS 250  /* the frontend's activity is sampled at most this often */
+
+/* ---- foreground activity ---- */
+
+#define BUSY_BYTES (1u << 20) /* growth per sample that counts as being written */
+
+/* Bytes in dir/data/ns's data files from the open (highest) one down to the one below it
+ * (a rotation between two samples still shows the growth), 0 when none. */
+static uint64_t open_bytes(const char *qdir, const char *ns)
+{
+    char dir[4300];
+    snprintf(dir, sizeof(dir), "%s/data/%s", qdir, ns);
+    uint32_t top = 0;
+    if (!zsc_open_data_file(dir, &top))
+        return 0;
+    /* the file id counts as its whole datasize: a rotation is growth, not shrinkage */
+    uint64_t total = (uint64_t)top << 32;
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/d%u", dir, top);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        total += (uint64_t)st.st_size;
+    return total;
+}
+
+bool zsd_uploads_deferred(struct zsd *d)
+{
+    pthread_mutex_lock(&d->mu);
+    const struct zstor_config *cfg = d->cfg_peek;
+    if (!cfg->qsfs.present || !cfg->qsfs.upload_defer_s) {
+        pthread_mutex_unlock(&d->mu);
+        return false;
+    }
+    int64_t now = zsd_wall_ms();
+    if (now - d->busy_sample_ms >= SAMPLE_MS) {
+        char *dir = strdup(cfg->qsfs.dir);
+        d->busy_sample_ms = now;
+        pthread_mutex_unlock(&d->mu);
+        uint64_t sig = dir ? open_bytes(dir, ZSC_DATA_NS) + open_bytes(dir, ZSC_META_NS) : 0;
+        free(dir);
+        pthread_mutex_lock(&d->mu);
+        /* a trickle (a log, a database's small commits) does not count: its uploads are
+         * small, and waiting would only widen the recovery point */
+        bool busy = sig >= d->busy_sig + BUSY_BYTES || sig + BUSY_BYTES <= d->busy_sig;
+        d->busy_sig = sig;
+        if (busy && !d->busy)
+            d->busy_since_ms = now;
+        d->busy = busy;
+    }
+    bool defer = d->busy && now - d->busy_since_ms < (int64_t)cfg->qsfs.upload_defer_s * 1000;
+    pthread_mutex_unlock(&d->mu);
+    return defer;
+}
 
 static void lock_cb(void *ud, const char *key)
 {
@@ -85,6 +139,22 @@ void *zsd_checkpoint_main(void *arg)
             pthread_mutex_unlock(&d->mu);
             continue;
         }
+        /* the frontend is being written: wait (bounded by upload_defer_s), unless asked
+         * with a waiter (zstor checkpoint, qsfs down) */
+        bool asked = d->ck_waiting > 0; /* a --nowait poke waits like the timer */
+        pthread_mutex_unlock(&d->mu);
+        if (!asked && zsd_uploads_deferred(d)) {
+            pthread_mutex_lock(&d->mu);
+            zsd_wait_until(d, zsd_wall_ms() + SAMPLE_MS);
+            pthread_mutex_unlock(&d->mu);
+            continue;
+        }
+        pthread_mutex_lock(&d->mu);
+        cfg = d->cfg_peek;
+        if (atomic_load(&d->stopping) || !cfg->qsfs.present) {
+            pthread_mutex_unlock(&d->mu);
+            continue;
+        }
         /* the config generation stays alive while a job of it runs; copy what we need */
         struct zstor_qsfs q = cfg->qsfs;
         char *dir = strdup(q.dir);
@@ -119,6 +189,7 @@ int zsd_checkpoint(struct zsd *d, bool wait, int64_t timeout_ms)
     pthread_cond_broadcast(&d->cond);
     int rc = 0;
     if (wait) {
+        d->ck_waiting++;
         int64_t end = zsd_wall_ms() + timeout_ms;
         while (d->ck_finished < mine && !atomic_load(&d->stopping) && zsd_wall_ms() < end)
             zsd_wait_until(d, end);
@@ -129,6 +200,7 @@ int zsd_checkpoint(struct zsd *d, bool wait, int64_t timeout_ms)
                                   (long long)(timeout_ms / 1000));
         else if (d->ck_rc < 0)
             rc = qs_err_set(d->ck_rc, "%s", d->ck_error);
+        d->ck_waiting--;
     }
     pthread_mutex_unlock(&d->mu);
     return rc;

@@ -388,6 +388,13 @@ static void *worker_main(void *arg)
     while (!atomic_load(&d->stopping)) {
         struct zsq_item it;
         uint64_t wait = 0;
+        if (zsd_uploads_deferred(d)) { /* uploads run behind a frontend being written */
+            pthread_mutex_lock(&d->mu);
+            if (!atomic_load(&d->stopping))
+                zsd_wait_until(d, zsd_wall_ms() + 250);
+            pthread_mutex_unlock(&d->mu);
+            continue;
+        }
         int rc = zsq_take(d->q, (uint64_t)zsd_wall_ms(), &it, &wait);
         if (rc == 0) {
             store_item(d, &it);

@@ -168,18 +168,9 @@ static bool zdb_active_data(const char *path)
         return false;
     char dir[4096];
     snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
-    DIR *d = opendir(dir);
-    if (!d)
-        return true; /* cannot tell: keep it */
-    bool active = true;
-    struct dirent *e;
-    while (active && (e = readdir(d))) {
-        char k2;
-        uint32_t id2;
-        if (zsc_zdb_file(e->d_name, &k2, &id2) && k2 == 'd' && id2 > id)
-            active = false;
-    }
-    closedir(d);
+    uint32_t top = 0;
+    /* cannot tell: keep it */
+    bool active = !zsc_open_data_file(dir, &top) || top <= id;
     return active;
 }
 

@@ -74,6 +74,11 @@ struct zsd {
     uint64_t ck_passes, ck_failures, ck_bytes;
     size_t ck_pending;
     bool ck_running;
+    unsigned ck_waiting; /* callers of zsd_checkpoint waiting for a pass */
+    /* foreground activity of the frontend (ckpt.c zsd_uploads_deferred) */
+    int64_t busy_sample_ms, busy_since_ms;
+    uint64_t busy_sig;
+    bool busy;
     /* zdbfs statistics */
     struct zsm_fs fs;
     int64_t fs_ms; /* wall clock of the last answer */
@@ -117,5 +122,8 @@ void zsd_fs_snapshot(struct zsd *d, struct zsm_fs *out, uint64_t *failures);
 
 /* ckpt.c: the checkpoint thread (does nothing without a [qsfs] table) */
 void *zsd_checkpoint_main(void *arg);
+/* The frontend is being written and uploads should wait (at most [qsfs] upload_defer_s of
+ * continuous writing); false without a [qsfs] table. mu not held. */
+bool zsd_uploads_deferred(struct zsd *d);
 
 #endif

@@ -224,6 +224,11 @@ class QsfsTest(unittest.TestCase):
         rc, out = f.zstor("evict", "--all")
         self.assertEqual(rc, 0, out)
         self.assertRegex(out, r"evict: [1-9]\d* files deleted")
+        # the open data file (zdb appends to it) is never evicted, even though it is stored
+        ddir = os.path.join(f.dir, "data", "zdbfs-data")
+        ids = sorted(int(n[1:]) for n in os.listdir(ddir) if n[0] == "d" and n[1:].isdigit())
+        self.assertEqual(len(ids), 1, ids)
+        self.assertGreater(ids[0], 0)
         drop_caches()
         self.assertEqual(check_tree(f.mnt, sums), [], f.logs())
         # a whole failure domain (group 1) gone: evict again and read through the mount

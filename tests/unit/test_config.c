@@ -667,6 +667,8 @@ static void test_qsfs(void **state)
     assert_int_equal(cfg->qsfs.checkpoint_s, 10);
     assert_string_equal(cfg->qsfs.zdbfs_options, "");
     assert_int_equal(cfg->qsfs.upload_priority, ZSTOR_QSFS_PRIO_IDLE);
+    assert_int_equal(cfg->qsfs.upload_defer_s, 10);
+    assert_int_equal(cfg->qsfs.checkpoint_rotate_mib, 8);
     zstor_config_free(cfg);
     free(t1);
 
