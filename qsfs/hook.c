@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -21,6 +23,7 @@
 
 #define DEFAULT_CONFIG "/etc/qsfs/qsfs.toml"
 #define POKE_TIMEOUT_S 30
+#define READ_AHEAD     2 /* evicted data files retrieved ahead of a sequential read */
 
 static const char *g_event = "?";
 
@@ -82,6 +85,47 @@ static int poke(const struct zstor_config *cfg)
 {
     char *argv[] = {"checkpoint", "--nowait", NULL};
     return zstor(cfg, POKE_TIMEOUT_S, argv);
+}
+
+/* A read of evicted data file d<N> is likely followed by d<N+1>, d<N+2> (a file read
+ * from start to end): retrieve those that are evicted too, each in a detached process of
+ * its own, so that zdb does not wait for them one by one. Bounded like the hook. */
+static void read_ahead(const struct zstor_config *cfg, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    char kind;
+    uint32_t id, top = 0;
+    if (!base || !zsc_zdb_file(base + 1, &kind, &id) || kind != 'd')
+        return;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
+    if (!zsc_open_data_file(dir, &top))
+        return;
+    for (uint32_t next = id + 1; next <= id + READ_AHEAD && next < top; next++) {
+        char p[4200];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/d%u", dir, next);
+        if (stat(p, &st) == 0)
+            continue;
+        pid_t pid = fork();
+        if (pid < 0)
+            return;
+        if (pid > 0) {
+            (void)waitpid(pid, NULL, 0); /* the middle process exits at once */
+            continue;
+        }
+        /* the middle process: its child is the read-ahead, outside zdb's process group
+         * (zdb kills that group when a hook outlives its time) */
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        alarm(cfg->qsfs.retrieve_timeout_s + 30);
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0)
+            dup2(nul, STDOUT_FILENO);
+        char *a[] = {"retrieve", "--if-missing", "--file", p, NULL};
+        _exit(zstor(cfg, cfg->qsfs.retrieve_timeout_s, a) < 0 ? 1 : 0);
+    }
 }
 
 int main(int argc, char **argv)
@@ -146,13 +190,15 @@ int main(int argc, char **argv)
             say("expected the file's path");
             rc = -1;
         } else {
-            char *a[] = {"retrieve", "--file", argv[3], NULL};
+            char *a[] = {"retrieve", "--if-missing", "--file", argv[3], NULL};
             struct stat st;
             rc = zstor(cfg, bound, a);
             if (rc == 0 && stat(argv[3], &st) < 0) {
                 say("%s is still missing after the retrieve", argv[3]);
                 rc = -1;
             }
+            if (rc == 0)
+                read_ahead(cfg, argv[3]);
         }
     } else if (!strcmp(ev, "jump-index")) {
         /* blocking: zdb waits for this one. Nothing to do: the periodic checkpoint compares

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,8 +163,9 @@ const char zcmd_usage[] =
     "  store -f|--file PATH [-k|--key-path DIR] [-d|--delete] [-s|--save-failure]\n"
     "        [-e|--error-on-failure] [-n|--notblocking]\n"
     "                          store a file, or every file below a directory\n"
-    "  retrieve -f|--file PATH [-o|--out OUT]\n"
-    "                          recreate PATH (or write it to OUT, - = stdout)\n"
+    "  retrieve -f|--file PATH [-o|--out OUT] [-m|--if-missing]\n"
+    "                          recreate PATH (or write it to OUT, - = stdout; -m: only\n"
+    "                          when PATH is not there)\n"
     "  rebuild -f|--file PATH | -k|--key KEY\n"
     "                          restore full redundancy per the current config\n"
     "  check -f|--file PATH    print the stored BLAKE2b-128 (nothing if not stored)\n"
@@ -413,14 +415,18 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
 {
     static const struct option lo[] = {{"file", required_argument, NULL, 'f'},
                                        {"out", required_argument, NULL, 'o'},
+                                       {"if-missing", no_argument, NULL, 'm'},
                                        {NULL, 0, NULL, 0}};
     const char *file = NULL, *out = NULL;
+    bool if_missing = false;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+:f:o:", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:f:o:m", lo, NULL)) != -1) {
         if (ch == 'f')
             file = optarg;
         else if (ch == 'o')
             out = optarg;
+        else if (ch == 'm')
+            if_missing = true;
         else
             return flag_error("retrieve", ch, argv);
     }
@@ -439,7 +445,12 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
     struct zstor_retrieve_result res = {0};
     struct file_lock l;
     lock_file(c, file, &l);
-    int rc = zstor_retrieve(c->z, file, &o, &res);
+    /* --if-missing: a retrieve of the same file that held the lock before us may have
+     * brought it back already (zdb's missing-data hook and its read-ahead) */
+    struct stat st;
+    int rc = if_missing && !out && stat(file, &st) == 0 && S_ISREG(st.st_mode)
+                 ? 0
+                 : zstor_retrieve(c->z, file, &o, &res);
     t_s->bytes = res.bytes;
     unlock_file(&l);
     progress_end();
