@@ -368,6 +368,10 @@ static int cmd_run(struct stack *s, const char *part)
     fflush(stdout);
     if (!strcmp(part, "zstor")) {
         char *argv[] = {s->bin_zstor, "-c", s->cfgpath, "monitor", NULL};
+        if (qp_pid_write(s->pid_zstor, getpid()) < 0) { /* exec keeps the pid */
+            fail("%s", qs_err_msg());
+            return 1;
+        }
         qp_set_priority(s->q->upload_priority);
         execv(argv[0], argv);
     } else if (!strcmp(part, "zdb")) {
@@ -379,6 +383,10 @@ static int cmd_run(struct stack *s, const char *part)
             return 1;
         struct zdb_cmd c;
         zdb_cmd(s, &c);
+        if (qp_pid_write(s->pid_zdb, getpid()) < 0) {
+            fail("%s", qs_err_msg());
+            return 1;
+        }
         putenv(c.env);
         fflush(stdout);
         execv(c.argv[0], c.argv);

@@ -462,7 +462,8 @@ class QsfsTest(unittest.TestCase):
                 "zdb           running") >= 0, "qsfs run zdb", "zdb")
             run("zdbfs")
             wait_for(lambda: mounted(f.mnt), "qsfs run zdbfs", "zdbfs")
-            self.assertEqual(f.pid("zdbfs"), procs["zdbfs"].pid)
+            for part in ("zstor", "zdb", "zdbfs"):  # exec keeps the pid: status and down find it
+                self.assertEqual(f.pid(part), procs[part].pid, part)
             sums = write_tree(f.mnt, random.Random(9), 10, 30000)
             rc, out = f.qsfs("status")
             self.assertIn("mounted on", out)
