@@ -225,6 +225,93 @@ static int maybe_restore(struct stack *s, bool must)
     return 0;
 }
 
+/* ---- one frontend per prefix ---- */
+
+static bool read_small(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n > 0;
+}
+
+/* DIR/frontend.id: random, made at the first start and stored. A stored one that differs
+ * means another frontend stores under the same names (same backends and meta prefix):
+ * refused, since each would overwrite the other's files. A restored frontend gets its id
+ * back. Backends that cannot say are a warning (the start goes on). */
+static int check_frontend_id(struct stack *s)
+{
+    char path[P], got[P];
+    snprintf(path, sizeof(path), "%s/frontend.id", s->q->dir);
+    snprintf(got, sizeof(got), "%s/frontend.id.stored", s->q->dir);
+    (void)unlink(got);
+    char *chk[] = {"check", "--file", path, NULL};
+    char *ret[] = {"retrieve", "--file", path, "--out", got, NULL};
+    int st;
+    char *out = NULL;
+    size_t len = 0;
+    int rc = qz_capture(s->cfg, -1, 120, &st, &out, &len, chk);
+    free(out);
+    if (rc < 0 || st != 0) {
+        printf("warning: the backends cannot say whether another frontend uses these names "
+               "(%s); going on\n",
+               rc < 0 ? qs_err_msg() : "zstor check failed");
+        return 0;
+    }
+    bool remote = len > 1; /* check prints the stored checksum, nothing when not stored */
+    char mine[64] = "", theirs[64] = "";
+    if (remote) {
+        rc = qz_run(s->cfg, STDERR_FILENO, STDERR_FILENO, 120, &st, ret);
+        if (rc < 0 || st != 0 || !read_small(got, theirs, sizeof(theirs))) {
+            (void)unlink(got);
+            printf("warning: cannot read the stored frontend.id back; going on\n");
+            return 0;
+        }
+        (void)unlink(got);
+    }
+    if (!exists(path)) {
+        if (remote) {
+            if (qs_replace_file(path, theirs, strlen(theirs), 0600, 0) < 0) {
+                fail("%s: %s", path, qs_err_msg());
+                return -1;
+            }
+        } else {
+            uint8_t id[16];
+            char hex[40];
+            if (qs_random_bytes(id, sizeof(id)) < 0) {
+                fail("%s", qs_err_msg());
+                return -1;
+            }
+            for (int i = 0; i < 16; i++)
+                snprintf(hex + 2 * i, 3, "%02x", id[i]);
+            hex[32] = '\n';
+            if (qs_replace_file(path, hex, 33, 0600, 0) < 0) {
+                fail("%s: %s", path, qs_err_msg());
+                return -1;
+            }
+        }
+    }
+    if (!read_small(path, mine, sizeof(mine))) {
+        fail("%s: cannot read it", path);
+        return -1;
+    }
+    if (remote && strcmp(mine, theirs) != 0) {
+        fail("another qsfs frontend stores under the same names on these backends (its "
+             "frontend.id is not this one's): give this frontend its own [meta.config] "
+             "prefix, or `qsfs restore` the other one into an empty dir");
+        return -1;
+    }
+    if (!remote) {
+        char *sto[] = {"store", "--file", path, NULL};
+        if (qz_run(s->cfg, STDERR_FILENO, STDERR_FILENO, 120, &st, sto) < 0 || st != 0)
+            printf("warning: %s is not stored yet (the next `qsfs up` tries again)\n", path);
+    }
+    return 0;
+}
+
 /* ---- zdb and zdbfs ---- */
 
 /* The local zdb's command line and environment (qsfs up and qsfs run zdb). */
@@ -351,8 +438,8 @@ static int cmd_up(struct stack *s, bool restore)
         mkdirs(s->data, 0700) < 0 || mkdirs(s->logdir, 0700) < 0 ||
         mkdirs(s->q->mountpoint, 0755) < 0)
         return 1;
-    if (start_daemon(s) < 0 || maybe_restore(s, restore) < 0 || start_zdb(s) < 0 ||
-        start_zdbfs(s) < 0)
+    if (start_daemon(s) < 0 || maybe_restore(s, restore) < 0 || check_frontend_id(s) < 0 ||
+        start_zdb(s) < 0 || start_zdbfs(s) < 0)
         return 1;
     printf("qsfs is up: %s (qsfs -c %s status)\n", s->q->mountpoint, s->cfgpath);
     return 0;
@@ -379,7 +466,7 @@ static int cmd_run(struct stack *s, const char *part)
             fail("%s", qs_err_msg());
             return 1;
         }
-        if (maybe_restore(s, false) < 0)
+        if (maybe_restore(s, false) < 0 || check_frontend_id(s) < 0)
             return 1;
         struct zdb_cmd c;
         zdb_cmd(s, &c);

@@ -49,7 +49,7 @@ def dd_rate(args, nbytes):
 
 
 class Stack:
-    def __init__(self, cluster, base, build):
+    def __init__(self, cluster, base, build, prefix):
         self.build = build
         self.base = base
         self.dir = os.path.join(base, "state")
@@ -58,7 +58,9 @@ class Stack:
         os.makedirs(base, exist_ok=True)
         table = "[qsfs]\ndir = \"%s\"\nmountpoint = \"%s\"\n" % (self.dir, self.mnt)
         with open(self.config, "w") as f:
-            f.write(cluster.config_text(drop="root =", extra="health_interval_s = 2\n" + table))
+            # a prefix of its own: frontends on the same backends must not share names
+            f.write(cluster.config_text(drop="root =", extra="health_interval_s = 2\n" + table)
+                    .replace('prefix = "zstortest"', 'prefix = "%s"' % prefix))
 
     def qsfs(self, *args, check=True):
         p = subprocess.run([os.path.join(self.build, "qsfs", "qsfs"), "-c", self.config] + list(args),
@@ -123,7 +125,8 @@ def upload_latency(st, runs=3):
 
 def rpo_run(cluster, base, build, seed):
     """Seconds of fsync'd records lost when the machine dies at a random moment."""
-    st = Stack(cluster, base, build)
+    prefix = "rpo-%d-%s" % (seed, os.urandom(3).hex())
+    st = Stack(cluster, base, build, prefix)
     st.qsfs("up")
     path = os.path.join(st.mnt, "ledger")
     rnd = random.Random(seed)
@@ -141,19 +144,21 @@ def rpo_run(cluster, base, build, seed):
     st.kill_all()
     t_dead = time.time()
     shutil.rmtree(st.dir)
-    st2 = Stack(cluster, base + "-r", build)
-    st2.qsfs("restore")
+    st2 = Stack(cluster, base + "-r", build, prefix)
     last = 0
-    with open(os.path.join(st2.mnt, "ledger"), "rb") as f:
-        while True:
-            rec = f.read(4096)
-            if len(rec) < 4096:
-                break
-            k, _ = struct.unpack("<Qd", rec[:16])
-            if k != last + 1:
-                break
-            last = k
-    st2.down()
+    try:
+        st2.qsfs("restore")
+        with open(os.path.join(st2.mnt, "ledger"), "rb") as f:
+            while True:
+                rec = f.read(4096)
+                if len(rec) < 4096:
+                    break
+                k, _ = struct.unpack("<Qd", rec[:16])
+                if k != last + 1:
+                    break
+                last = k
+    finally:
+        st2.down()
     lost_s = t_dead - written[last] if last else t_dead - written[1]
     return n, last, lost_s
 
@@ -194,18 +199,26 @@ def main():
         zdb = zdbtest.Zdb(tmpdir=os.path.join(work, "plain-zdb"))
         zdb.start()
         mount = zdbfstest.Mount(zdb, work, opts=["autons"]).start()
-        st = Stack(cluster, os.path.join(work, "a"), build)
+        st = Stack(cluster, os.path.join(work, "a"), build, "bench-a")
         st.qsfs("up")
         plain, stack, stored, alone = [], [], [], []
         for r in range(3):
-            plain.append(dd_rate(["if=" + src, "of=" + os.path.join(mount.path, "f%d" % r),
-                                  "bs=1M", "conv=fsync"], size))
-            t = time.perf_counter()
-            stack.append(dd_rate(["if=" + src, "of=" + os.path.join(st.mnt, "f%d" % r), "bs=1M",
-                                  "conv=fsync"], size))
-            alone.append(time.perf_counter() - t)
-            st.zstor("checkpoint", "--timeout", "1800")
-            stored.append(time.perf_counter() - t)
+            # the order alternates: the first write of a pair finds the page cache clean,
+            # the second meets the first one's write-back
+            def one_plain():
+                plain.append(dd_rate(["if=" + src, "of=" + os.path.join(mount.path, "f%d" % r),
+                                      "bs=1M", "conv=fsync"], size))
+
+            def one_stack():
+                t = time.perf_counter()
+                stack.append(dd_rate(["if=" + src, "of=" + os.path.join(st.mnt, "f%d" % r),
+                                      "bs=1M", "conv=fsync"], size))
+                alone.append(time.perf_counter() - t)
+                st.zstor("checkpoint", "--timeout", "1800")
+                stored.append(time.perf_counter() - t)
+            for fn in ((one_plain, one_stack) if r % 2 == 0 else (one_stack, one_plain)):
+                fn()
+                subprocess.run(["sync"], check=True)
         mount.stop()
         mount = None
         zdb.stop()

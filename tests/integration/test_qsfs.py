@@ -426,6 +426,18 @@ class QsfsTest(unittest.TestCase):
         rc, out = f.zstor("list")
         self.assertIn("index/zdbfs-meta/zdb-namespace", out)
         self.assertEqual(check_tree(os.path.join(f.mnt, "more"), more), [])
+        self.assertTrue(os.path.exists(os.path.join(f.dir, "frontend.id")))
+        # a second frontend that is not a restore of this one, on the same backends and
+        # prefix: refused (each would overwrite the other's files)
+        g = self.make("b")
+        os.makedirs(g.dir)
+        with open(os.path.join(g.dir, "frontend.id"), "w") as fh:
+            fh.write("0" * 32 + "\n")
+        rc, out = g.qsfs("up", check=False)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("another qsfs frontend stores under the same names", out)
+        self.assertFalse(mounted(g.mnt))
+        g.stop()
         f.qsfs("down")
 
     def test_parts_run_as_the_systemd_units_run_them(self):
