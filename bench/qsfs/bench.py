@@ -169,6 +169,8 @@ def main():
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--rpo-runs", type=int, default=3)
+    ap.add_argument("--stack-first", action="store_true",
+                    help="the stack writes first in the first round (BABA)")
     ap.add_argument("--backends-compete", action="store_true",
                     help="backends on --dir's disk at normal priority (all on one machine)")
     o = ap.parse_args()
@@ -216,7 +218,8 @@ def main():
                 alone.append(time.perf_counter() - t)
                 st.zstor("checkpoint", "--timeout", "1800")
                 stored.append(time.perf_counter() - t)
-            for fn in ((one_plain, one_stack) if r % 2 == 0 else (one_stack, one_plain)):
+            first_plain = (r % 2 == 0) != o.stack_first
+            for fn in ((one_plain, one_stack) if first_plain else (one_stack, one_plain)):
                 fn()
                 subprocess.run(["sync"], check=True)
         mount.stop()
