@@ -163,6 +163,31 @@ static void show_tail(const char *what, const char *log)
 
 /* ---- the daemon ---- */
 
+/* Starts a part (qp_spawn), records its pid, and waits until ready(s) says it serves (at
+ * most tries x 50 ms) or it ends; then says so, or shows the end of its log. */
+static int start_part(struct stack *s, char *const *argv, char *const *env, const char *log,
+                      int prio, const char *pidfile, const char *prog, const char *what,
+                      bool (*ready)(const struct stack *), int tries, const char *where)
+{
+    pid_t pid = qp_spawn(argv, env, log, prio);
+    if (pid < 0 || qp_pid_write(pidfile, pid) < 0) {
+        fail("%s: %s", what, qs_err_msg());
+        return -1;
+    }
+    for (int i = 0; i < tries; i++) {
+        if (ready(s)) {
+            printf("%s: started (pid %d%s%s, log %s)\n", what, (int)pid, where[0] ? ", " : "",
+                   where, log);
+            return 0;
+        }
+        if (!qp_running(pid, prog))
+            break;
+        usleep(50000);
+    }
+    show_tail(what, log);
+    return -1;
+}
+
 static bool daemon_answers(const struct stack *s)
 {
     char *argv[] = {"status", "--json", NULL};
@@ -181,22 +206,8 @@ static int start_daemon(struct stack *s)
         return 0;
     }
     char *argv[] = {s->bin_zstor, "-c", s->cfgpath, "--log_file", s->log_zstor, "monitor", NULL};
-    pid_t pid = qp_spawn(argv, NULL, s->log_zstor, s->q->upload_priority);
-    if (pid < 0 || qp_pid_write(s->pid_zstor, pid) < 0) {
-        fail("zstor daemon: %s", qs_err_msg());
-        return -1;
-    }
-    for (int i = 0; i < 600; i++) {
-        if (daemon_answers(s)) {
-            printf("zstor daemon: started (pid %d, log %s)\n", (int)pid, s->log_zstor);
-            return 0;
-        }
-        if (!qp_running(pid, "zstor"))
-            break;
-        usleep(50000);
-    }
-    show_tail("the zstor daemon", s->log_zstor);
-    return -1;
+    return start_part(s, argv, NULL, s->log_zstor, s->q->upload_priority, s->pid_zstor, "zstor",
+                      "zstor daemon", daemon_answers, 600, "");
 }
 
 /* ---- restore of an empty frontend ---- */
@@ -337,6 +348,16 @@ static void zdb_cmd(struct stack *s, struct zdb_cmd *c)
     c->envv[1] = NULL;
 }
 
+static bool zdb_answers(const struct stack *s)
+{
+    return qp_zdb_ping(s->zdb_sock);
+}
+
+static bool mounted(const struct stack *s)
+{
+    return qp_mounted(s->q->mountpoint);
+}
+
 static int start_zdb(struct stack *s)
 {
     if (qp_zdb_ping(s->zdb_sock)) {
@@ -345,22 +366,10 @@ static int start_zdb(struct stack *s)
     }
     struct zdb_cmd c;
     zdb_cmd(s, &c);
-    pid_t pid = qp_spawn(c.argv, c.envv, s->log_zdb, 0);
-    if (pid < 0 || qp_pid_write(s->pid_zdb, pid) < 0) {
-        fail("zdb: %s", qs_err_msg());
-        return -1;
-    }
-    for (int i = 0; i < 1200; i++) {
-        if (qp_zdb_ping(s->zdb_sock)) {
-            printf("zdb: started (pid %d, unix://%s, log %s)\n", (int)pid, s->zdb_sock, s->log_zdb);
-            return 0;
-        }
-        if (!qp_running(pid, "zdb"))
-            break;
-        usleep(50000);
-    }
-    show_tail("zdb", s->log_zdb);
-    return -1;
+    char where[P + 16];
+    snprintf(where, sizeof(where), "unix://%s", s->zdb_sock);
+    return start_part(s, c.argv, c.envv, s->log_zdb, 0, s->pid_zdb, "zdb", "zdb", zdb_answers, 1200,
+                      where);
 }
 
 /* A mount whose zdbfs died (kill -9, a crash) is taken away; 1 when a live one is there. */
@@ -401,22 +410,8 @@ static int start_zdbfs(struct stack *s)
     snprintf(opts, sizeof(opts), "unix=%s,autons%s%s", s->zdb_sock,
              s->q->zdbfs_options[0] ? "," : "", s->q->zdbfs_options);
     char *argv[] = {s->bin_zdbfs, (char *)mp, "-f", "-o", opts, NULL};
-    pid_t pid = qp_spawn(argv, NULL, s->log_zdbfs, 0);
-    if (pid < 0 || qp_pid_write(s->pid_zdbfs, pid) < 0) {
-        fail("zdbfs: %s", qs_err_msg());
-        return -1;
-    }
-    for (int i = 0; i < 600; i++) {
-        if (qp_mounted(mp)) {
-            printf("zdbfs: mounted on %s (pid %d, log %s)\n", mp, (int)pid, s->log_zdbfs);
-            return 0;
-        }
-        if (!qp_running(pid, "zdbfs"))
-            break;
-        usleep(50000);
-    }
-    show_tail("zdbfs", s->log_zdbfs);
-    return -1;
+    return start_part(s, argv, NULL, s->log_zdbfs, 0, s->pid_zdbfs, "zdbfs", "zdbfs", mounted, 600,
+                      mp);
 }
 
 static int cmd_up(struct stack *s, bool restore)
