@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "daemon/checkpoint.h"
+#include "daemon/flush.h"
 #include "daemon/evict.h"
 #include "util/fmt.h"
 #include "util/log.h"
@@ -1219,6 +1220,11 @@ static int cmd_checkpoint(struct cmd_ctx *c, int argc, char **argv)
         report("checkpoint: %s has no [qsfs] table: nothing to checkpoint", c->cfg->name);
         return 1;
     }
+    /* the mount first hands over what it holds, as the daemon's asked pass does */
+    struct zsd_flush *fl = NULL;
+    if (zsd_flush_mount(&fl, c->cfg->qsfs.mountpoint, (int64_t)timeout * 1000, NULL) < 0)
+        report("checkpoint: warning: flushing the mount: %s", qs_err_msg());
+    zsd_flush_drop(&fl);
     struct zsc_cache *cache = zsc_cache_new();
     struct zsc_result res;
     int rc = cache ? zsc_run(c->z, &c->cfg->qsfs, cache, NULL, &res)

@@ -8,12 +8,14 @@
 #include <sys/stat.h>
 
 #include "daemon/checkpoint.h"
+#include "daemon/flush.h"
 #include "daemon/private.h"
 #include "util/log.h"
 #include "util/sys.h"
 
-#define RETRY_MS  5000 /* after a failed pass, the next try (unless asked sooner) */
-#define SAMPLE_MS 250  /* the frontend's activity is sampled at most this often */
+#define RETRY_MS  5000  /* after a failed pass, the next try (unless asked sooner) */
+#define SAMPLE_MS 250   /* the frontend's activity is sampled at most this often */
+#define FLUSH_MS  60000 /* longest wait for the mount's flush before an asked pass */
 
 /* ---- foreground activity ---- */
 
@@ -77,8 +79,17 @@ static void unlock_cb(void *ud, const char *key)
     zsd_unlock(ud, key);
 }
 
-static void one_pass(struct zsd *d, const struct zstor_qsfs *q)
+/* A pass someone waits for (zstor checkpoint) first has the mount hand over what it holds,
+ * so that everything written before the request is in it. A flush that fails does not stop
+ * the pass (what the local zdb has is still worth storing); it is reported. */
+static void one_pass(struct zsd *d, const struct zstor_qsfs *q, bool asked)
 {
+    if (asked && zsd_flush_mount(&d->flush, q->mountpoint, FLUSH_MS, &d->stopping) < 0) {
+        char err[400];
+        snprintf(err, sizeof(err), "checkpoint: flushing the mount: %s", qs_err_msg());
+        qs_log(QS_LOG_WARN, "%s", err);
+        zsd_note_error(d, "%s", err);
+    }
     struct zstor_ctx *z = zsd_job(d, NULL, NULL);
     struct zsc_result res;
     memset(&res, 0, sizeof(res));
@@ -158,15 +169,19 @@ void *zsd_checkpoint_main(void *arg)
         /* the config generation stays alive while a job of it runs; copy what we need */
         struct zstor_qsfs q = cfg->qsfs;
         char *dir = strdup(q.dir);
+        char *mnt = q.mountpoint ? strdup(q.mountpoint) : NULL;
+        asked = d->ck_waiting > 0;
         uint64_t gen = d->ck_asked;
         d->ck_started = gen;
         d->ck_running = true;
         pthread_mutex_unlock(&d->mu);
-        if (dir) {
+        if (dir && (mnt || !q.mountpoint)) {
             q.dir = dir;
-            one_pass(d, &q);
-            free(dir);
+            q.mountpoint = mnt;
+            one_pass(d, &q, asked);
         }
+        free(dir);
+        free(mnt);
         pthread_mutex_lock(&d->mu);
         d->ck_running = false;
         d->ck_finished = gen;

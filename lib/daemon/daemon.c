@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/checkpoint.h"
+#include "daemon/flush.h"
 #include "daemon/private.h"
 #include "util/fmt.h"
 #include "util/log.h"
@@ -562,6 +563,7 @@ void zsd_free(struct zsd *d)
     reap(&d->evict);
     reap(&d->checkpoint);
     zsd_fs_stop(d);
+    zsd_flush_drop(&d->flush);
     zsc_cache_free(d->ck_cache);
     free(d->workers);
     zsq_close(d->q);

@@ -95,6 +95,7 @@ struct zsd {
     unsigned nworkers;
     struct zsd_thread health, repair, scrub, evict, checkpoint;
     struct zsd_fs_poller *fsp;
+    struct zsd_flush *flush; /* the last flush of the mount (flush.h), checkpoint thread only */
 };
 
 int64_t zsd_wall_ms(void);

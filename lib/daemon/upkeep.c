@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -355,8 +356,9 @@ void *zsd_evict_main(void *arg)
         uint64_t limit = cfg->max_zdb_data_dir_size << 20;
         pthread_mutex_unlock(&d->mu);
         next = zsd_wall_ms() + ZSD_EVICT_EVERY_S * 1000;
-        if (!dir || atomic_load(&d->stopping)) {
-            free(dir);
+        struct stat dst;
+        if (!dir || atomic_load(&d->stopping) || (stat(dir, &dst) < 0 && errno == ENOENT)) {
+            free(dir); /* no directory yet (a restore starts the daemon before zdb): nothing */
             continue;
         }
         struct evict_job j = {.d = d, .z = zsd_job(d, NULL, NULL)};
