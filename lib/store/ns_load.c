@@ -1164,14 +1164,26 @@ int zdb_ns_set_mode(struct zdb_ns *ns, enum zdb_mode mode)
     if (ns->entries || ns->next_id || ns->idx_size > ZDB_IDX_HEADER_SIZE ||
         ns->dat_size > ZDB_DAT_HEADER_SIZE || ns->fileid > 0)
         return qs_err_set(QS_EBUSY, "namespace %s is not empty", ns->name);
-    ns->mode = mode;
-    uint8_t m = (uint8_t)mode;
+    /* the memory follows only a header that was written: a sequential namespace without
+     * its id table would be used as one at the next SET */
+    uint8_t m = (uint8_t)mode, old = (uint8_t)ns->mode;
     struct iovec iov = {&m, 1};
     int rc = zdb_write_at(ns->idx_fd, &iov, 1, 28);
-    if (rc < 0)
-        return rc;
-    ns->nseq = 0;
-    if (mode == ZDB_MODE_SEQ)
-        return zdb_ns_seq_push_file(ns, ns->fileid, 0);
+    if (rc == 0) {
+        ns->nseq = 0;
+        if (mode == ZDB_MODE_SEQ)
+            rc = zdb_ns_seq_push_file(ns, ns->fileid, 0);
+    }
+    if (rc < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        struct iovec back = {&old, 1};
+        if (zdb_write_at(ns->idx_fd, &back, 1, 28) < 0) {
+            /* the byte on disk is unknown; the namespace is empty, so the next load takes
+             * whichever mode it reads */
+        }
+        return qs_err_set(rc, "%s", msg);
+    }
+    ns->mode = mode;
     return 0;
 }

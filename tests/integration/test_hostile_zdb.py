@@ -535,5 +535,196 @@ class PowerCutTest(ZdbTestCase):
         self.assertGreater(len(model), 100)
 
 
+class NthIoFailureTest(ZdbTestCase):
+    """The n-th write, read or fsync of zdb's files fails (EIO), for every n in turn until
+    the run makes fewer calls (SQLite's way, on the disk instead of the allocator): zdb
+    never crashes, a write it acknowledged is intact after a restart without the fault,
+    one it refused is either absent or whole, and a failed read never reads as other
+    bytes. The same with a disk that dies at the n-th call (every call from it fails), and
+    with the failure during the load of an existing namespace, where a read error must not
+    be taken for damage and "repaired" away."""
+
+    def shim_env(self, n, under, log, sticky=False):
+        shim = shim_path()
+        if not os.path.exists(shim):
+            self.skipTest("fault shim not built: %s" % shim)
+        env = dict(os.environ)
+        env["LD_PRELOAD"] = shim
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+        env.update(QSFS_FAULT_NTH=str(n), QSFS_FAULT_UNDER=under, QSFS_FAULT_LOG=log)
+        if sticky:
+            env["QSFS_FAULT_STICKY"] = "1"
+        return env
+
+    @staticmethod
+    def workload():
+        """(namespace, command...) in order: two namespaces (user and sequential), sets,
+        overwrites, deletes, reads, and a rotation (NSJUMP)."""
+        ops = [("default", "NSNEW", "u"), ("default", "NSNEW", "s"),
+               ("s", "NSSET", "s", "mode", "seq")]
+        for i in range(14):
+            ops.append(("u", "SET", b"k%d" % (i % 6), b"%d-" % i + bytes([65 + i % 26]) * (700 * (i % 4 + 1))))
+            if i % 5 == 4:
+                ops.append(("u", "DEL", b"k%d" % ((i + 2) % 6)))
+            if i == 7:
+                ops.append(("u", "NSJUMP"))
+            ops.append(("u", "GET", b"k%d" % ((i * 5) % 6)))
+        for i in range(8):
+            ops.append(("s", "SET", b"", b"seq-%d-" % i + b"z" * 900))
+        ops.append(("s", "GET", (0).to_bytes(8, "little")))
+        return ops
+
+    def run_workload(self, c, model, maybe):
+        """Runs the workload; model[(ns, key)] is what was acknowledged (None: deleted),
+        maybe[(ns, key)] what a refused write may have left."""
+        cur = None
+        seq_next = 0
+        for op in self.workload():
+            ns, cmd, args = op[0], op[1], op[2:]
+            if ns != cur:
+                r = c.cmd("SELECT", ns)
+                if r != "OK":
+                    cur = None
+                    continue  # the namespace was not created: its commands are skipped
+                cur = ns
+            if cmd == "SET" and ns == "s":
+                key = seq_next.to_bytes(8, "little")
+                r = c.cmd("SET", b"", args[1])
+                if isinstance(r, bytes):
+                    self.assertEqual(r, key)
+                    model[(ns, key)] = args[1]
+                    seq_next += 1
+                else:
+                    maybe.setdefault((ns, key), set()).add(args[1])
+            elif cmd == "SET":
+                r = c.cmd("SET", args[0], args[1])
+                if r == args[0]:
+                    model[(ns, args[0])] = args[1]
+                    maybe.pop((ns, args[0]), None)
+                else:
+                    maybe.setdefault((ns, args[0]), set()).add(args[1])
+            elif cmd == "DEL":
+                r = c.cmd("DEL", args[0])
+                if r == "OK":
+                    model[(ns, args[0])] = None
+                    maybe.pop((ns, args[0]), None)
+                elif not isinstance(r, RespError):
+                    self.fail("DEL %r -> %r" % (args[0], r))
+                elif (ns, args[0]) in model:
+                    maybe.setdefault((ns, args[0]), set()).add(None)
+            elif cmd == "GET":
+                r = c.cmd("GET", args[0])
+                if not isinstance(r, RespError):  # an error is fine, other bytes never
+                    want = model.get((ns, args[0]))
+                    self.assertTrue(r == want or r in maybe.get((ns, args[0]), set()),
+                                    "GET %r in %s -> %r" % (args[0], ns, r if not isinstance(r, bytes) else len(r)))
+            else:
+                c.cmd(cmd, *args)
+
+    def check_model(self, c, model, maybe, what):
+        lost = []
+        for (ns, k), v in sorted(model.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            if c.cmd("SELECT", ns) != "OK":
+                lost.append((ns, "namespace gone"))
+                continue
+            got = c.cmd("GET", k)
+            if got != v and got not in maybe.get((ns, k), set()):
+                lost.append((ns, k, None if v is None else len(v), got if not isinstance(got, bytes) else len(got)))
+        self.assertEqual(lost, [], what)
+
+    def fired(self, log):
+        try:
+            with open(log) as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    def one_run(self, n, sticky):
+        z = self.new_zdb("--sync", "--datasize", "512K", start=False)
+        log = os.path.join(z.tmpdir, "fault.log")
+        z.env = self.shim_env(n, z.tmpdir + "/", log, sticky)
+        model, maybe = {}, {}
+        try:
+            z.start()
+        except zdbtest.ZdbStartError as e:  # a fresh directory whose set-up failed: said why
+            self.assertIn("zdb", str(e))
+            fired = self.fired(log)
+            self.assertTrue(fired, "zdb refused to start without a fault: %s" % e)
+            z.env = None
+            z.start()
+            z.stop()
+            return fired
+        c = z.client()
+        self.run_workload(c, model, maybe)
+        c.close()
+        z.stop()  # fails the test on a crash or a sanitizer report
+        fired = self.fired(log)
+        z.env = None
+        z.start()
+        c = z.client()
+        self.check_model(c, model, maybe, "n=%d sticky=%s: %s" % (n, sticky, fired))
+        c.close()
+        z.stop()
+        z.cleanup()
+        return fired
+
+    def test_nth_io_call_fails(self):
+        calls = 0
+        for n in range(1, 2000):
+            if not self.one_run(n, sticky=False):
+                calls = n - 1
+                break
+        self.assertGreater(calls, 50)  # the workload reached its files: the fault was tried
+        # a disk that dies: at a spread of points through the same run
+        for n in range(1, calls + 1, max(1, calls // 12)):
+            self.assertTrue(self.one_run(n, sticky=True))
+
+    def test_nth_io_call_fails_during_load(self):
+        base = self.new_zdb("--datasize", "512K")
+        c = base.client()
+        model, maybe = {}, {}
+        self.run_workload(c, model, maybe)
+        c.close()
+        base.stop()
+        self.assertEqual(maybe, {})
+        calls = 0
+        for n in range(1, 2000):
+            tmp = tempfile.mkdtemp(prefix="zdbload-")
+            self.addCleanup(shutil.rmtree, tmp, True)
+            for sub in ("index", "data"):
+                shutil.copytree(os.path.join(base.tmpdir, sub), os.path.join(tmp, sub))
+            z = self.new_zdb("--datasize", "512K", start=False, tmpdir=tmp)
+            log = os.path.join(tmp, "fault.log")
+            z.env = self.shim_env(n, tmp + "/", log)
+            started = True
+            try:
+                z.start()
+            except zdbtest.ZdbStartError as e:
+                started = False
+                self.assertTrue(self.fired(log), "refused to start without a fault: %s" % e)
+            if started:
+                c = z.client()
+                for (ns, k), v in model.items():  # the right bytes or an error
+                    if c.cmd("SELECT", ns) != "OK":
+                        continue
+                    got = c.cmd("GET", k)
+                    self.assertTrue(got == v or isinstance(got, RespError),
+                                    "n=%d: %r in %s -> %r" % (n, k, ns, got if not isinstance(got, bytes) else len(got)))
+                c.close()
+                z.stop()
+            fired = self.fired(log)
+            if not fired:
+                calls = n - 1
+                break
+            z.env = None
+            z.start()
+            c = z.client()
+            self.check_model(c, model, {}, "load with call %d failing: %s" % (n, fired))
+            c.close()
+            z.stop()
+            z.cleanup()
+        self.assertGreater(calls, 10)
+
+
 if __name__ == "__main__":
     zdbtest.main()
