@@ -104,6 +104,19 @@ void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why)
     zs_health_publish(k); /* every job of the cluster skips it too */
 }
 
+void zs_bk_refuse_writes(struct zs_bk *k, int rc, const char *why)
+{
+    if (zs_transport_error(rc) || rc == QS_ENOMEM || rc == QS_EINVAL || rc == QS_EAGAIN)
+        return; /* down already, or not the backend's doing */
+    k->refuse_until = qs_now_ms() + ZS_DOWN_MS;
+    snprintf(k->refuse_why, sizeof(k->refuse_why), "%s", why);
+}
+
+bool zs_bk_refusing(const struct zs_bk *k)
+{
+    return k->refuse_until && qs_now_ms() < k->refuse_until;
+}
+
 const char *zs_bk_name(const struct zs_bk *k)
 {
     return qs_backend_name(k->be);

@@ -40,6 +40,9 @@ struct zs_bk {
     /* a transport failure: skip until then */
     int64_t down_until;
     char down_why[256];
+    /* a write refused (full, read-only, a failing disk): no new shards until then */
+    int64_t refuse_until;
+    char refuse_why[256];
     struct zstor_cluster *cl; /* the job's cluster (shared health), or NULL */
 };
 
@@ -83,6 +86,10 @@ void zs_par(size_t n, void (*fn)(void *ud, size_t i), void *ud);
 /* True for errors that say the backend is unreachable (transport), not the request. */
 bool zs_transport_error(int rc);
 bool zs_bk_down(const struct zs_bk *k);
+/* A write to k failed with rc (not a transport error: those mark it down): placement
+ * leaves it out for a while, reads still use it. */
+void zs_bk_refuse_writes(struct zs_bk *k, int rc, const char *why);
+bool zs_bk_refusing(const struct zs_bk *k);
 /* 0, or QS_EAGAIN "interrupted" once the caller's cancel flag is set. */
 int zs_interrupted(const struct zstor_ctx *z) QS_MUST_CHECK;
 void zs_bk_mark_down(struct zs_bk *k, int rc, const char *why);
@@ -265,6 +272,9 @@ struct zstor_meta_record *zs_upload_record(struct zs_upload *u);
 uint64_t zs_upload_undo(struct zs_upload *u);
 /* Shard bytes written so far. */
 uint64_t zs_upload_bytes(const struct zs_upload *u);
+/* After a failure: one of the upload's backends is down or refuses writes now, so that a
+ * new placement would leave it out (the store may try again). */
+bool zs_upload_lost_backend(const struct zs_upload *u);
 void zs_upload_free(struct zs_upload *u);
 
 /* ---- helpers for output files ---- */

@@ -211,6 +211,7 @@ static void process(struct writer *w, struct item **batch, size_t n)
             if (rc < 0) {
                 snprintf(msg, sizeof(msg), "%s", qs_err_msg());
                 zs_bk_mark_down(k, rc, msg);
+                zs_bk_refuse_writes(k, rc, msg);
             }
         }
     }

@@ -78,6 +78,8 @@ static void clear_failure(struct zstor_ctx *z, const char *abs)
 
 /* ---- one file ---- */
 
+#define ZS_STORE_TRIES 3 /* placements tried when backends fail writes during a store */
+
 /* BLAKE2b-128 of the whole file from its start. */
 static int hash_file(int fd, const char *file, uint8_t out[QS_HASH_LEN])
 {
@@ -198,8 +200,25 @@ static int store_file(struct zstor_ctx *z, const char *file, const char *keypath
             goto stored;
         }
     }
-    if ((rc = upload_file(z, fd, file, &st, rel, &u)) < 0)
-        goto undo;
+    /* a backend that fails a write (down, full, a failing disk) is left out and the file
+     * placed again, as long as a placement is left: a few tries */
+    for (int attempt = 1;; attempt++) {
+        if ((rc = upload_file(z, fd, file, &st, rel, &u)) == 0)
+            break;
+        if (!u || attempt >= ZS_STORE_TRIES || zs_interrupted(z) < 0 || !zs_upload_lost_backend(u))
+            goto undo;
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", qs_err_msg());
+        uint64_t left = zs_upload_undo(u);
+        qs_log(QS_LOG_WARN, "store %s: %s; placing it again without that backend%s", file, msg,
+               left ? " (some shards already written stay behind)" : "");
+        zs_upload_free(u);
+        u = NULL;
+        if (lseek(fd, 0, SEEK_SET) < 0) {
+            rc = qs_err_sys(QS_EIO, errno, "seek %s", file);
+            goto out;
+        }
+    }
     struct zstor_meta_record *rec = zs_upload_record(u);
     rec->mtime_sec = st.st_mtim.tv_sec;
     rec->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;

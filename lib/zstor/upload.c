@@ -40,7 +40,7 @@ int zs_place(struct zstor_ctx *z, uint64_t need, unsigned *out)
     for (size_t i = 0; i < z->ncfg; i++) {
         const struct zs_bk *k = z->data[i];
         c[i].group = (unsigned)k->group;
-        c[i].reachable = k->probed && k->probe_rc == 0 && !zs_bk_down(k);
+        c[i].reachable = k->probed && k->probe_rc == 0 && !zs_bk_down(k) && !zs_bk_refusing(k);
         uint64_t f = zs_bk_free(k);
         c[i].free_bytes = f == QS_BACKEND_UNKNOWN ? QS_PLACE_UNLIMITED : f;
         c[i].latency_us = k->h.latency_us;
@@ -55,7 +55,10 @@ int zs_place(struct zstor_ctx *z, uint64_t need, unsigned *out)
         size_t off = 0;
         for (size_t i = 0; i < z->ncfg && off < sizeof(why) - 1; i++) {
             const struct zs_bk *k = z->data[i];
-            if (!c[i].reachable)
+            if (!c[i].reachable && zs_bk_refusing(k) && !zs_bk_down(k) && !k->probe_rc)
+                off += (size_t)snprintf(why + off, sizeof(why) - off, "; %s: refused a write: %s",
+                                        zs_bk_name(k), k->refuse_why);
+            else if (!c[i].reachable)
                 off += (size_t)snprintf(why + off, sizeof(why) - off, "; %s",
                                         k->probe_rc ? k->h.error : k->down_why);
             else if (zs_bk_readonly(k))
@@ -164,6 +167,16 @@ struct zstor_meta_record *zs_upload_record(struct zs_upload *u)
 uint64_t zs_upload_undo(struct zs_upload *u)
 {
     return u->send ? zs_send_undo(u->send) : 0;
+}
+
+bool zs_upload_lost_backend(const struct zs_upload *u)
+{
+    for (unsigned i = 0; i < u->n; i++) {
+        const struct zs_bk *k = u->z->data[u->target[i]];
+        if (zs_bk_down(k) || zs_bk_refusing(k))
+            return true;
+    }
+    return false;
 }
 
 uint64_t zs_upload_bytes(const struct zs_upload *u)

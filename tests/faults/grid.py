@@ -6,6 +6,7 @@ pair, with the faults a storage grid sees (docs/faults.md).
     g.data[1].pause(); g.data[1].resume()               # SIGSTOP / SIGCONT
     g.data[2].partition(); g.data[2].heal()             # link down inside its namespace
     g.data[3].proxy.delay_ms = 300                       # faults in flight (proxy.py)
+    g.data[4].disk_fail(); g.data[4].disk_heal()        # its reads, writes, fsyncs: EIO
     g.zstor("store", "-f", path)
     g.cleanup()                                          # processes, links, namespaces, tmpfs
 
@@ -48,6 +49,11 @@ def netns_available():
     return True
 
 
+def shim_path():
+    build = zdbtest.BUILD_DIR or os.path.join(zdbtest.REPO_ROOT, "build")
+    return os.path.join(os.path.abspath(build), "tests", "libqsfs_faultshim.so")
+
+
 class Host:
     """One zdb on a host of its own."""
 
@@ -66,6 +72,8 @@ class Host:
         if disk_mb:  # a disk that fills
             sh("mount", "-t", "tmpfs", "-o", "size=%dm" % disk_mb, "tmpfs", self.dir)
             self.mounted = True
+        self.faults = os.path.join(grid.tmp, "faults%d" % index)  # disk_fail's marker
+        os.makedirs(self.faults)
         self.proc = None
         self.paused = False
         self.partitioned = False
@@ -101,10 +109,17 @@ class Host:
 
     def start(self):
         log = open(os.path.join(self.grid.tmp, "zdb%d.log" % self.index), "ab")
+        env = None
+        shim = shim_path()
+        if os.path.exists(shim):  # disk_fail() works through it (tests/faults/faultshim.c)
+            env = dict(os.environ, LD_PRELOAD=shim, QSFS_FAULT_DIR=self.faults,
+                       QSFS_FAULT_UNDER=self.dir + "/")
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, zdbtest.zdb_binary(), "--listen", self.ip,
              "--port", str(self.port), "--data", os.path.join(self.dir, "data"), "--index",
-             os.path.join(self.dir, "index")], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+             os.path.join(self.dir, "index")], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            env=env)
         log.close()
         deadline = time.monotonic() + 30
         while self.cmd("PING") != "PONG":
@@ -153,6 +168,18 @@ class Host:
         if self.alive and self.paused:
             self.proc.send_signal(signal.SIGCONT)
             self.paused = False
+
+    def disk_fail(self):
+        """Every read, write and fsync of the host's files fails with EIO from now on."""
+        if not os.path.exists(shim_path()):
+            raise RuntimeError("the fault shim is not built: %s" % shim_path())
+        open(os.path.join(self.faults, "io-fail"), "w").close()
+
+    def disk_heal(self):
+        try:
+            os.unlink(os.path.join(self.faults, "io-fail"))
+        except FileNotFoundError:
+            pass
 
     def partition(self):
         """The host's link goes down: its packets go nowhere (open connections hang)."""
@@ -245,12 +272,14 @@ class Ledger:
     def __init__(self):
         self.acked = {}
         self.failed_stores = 0
+        self.messages = []  # what each store said on stderr
 
     def store(self, grid, path, data):
         import hashlib
         with open(path, "wb") as f:
             f.write(data)
         r = grid.zstor("store", "-f", path)
+        self.messages.append(r.err)
         if r.rc == 0:
             self.acked[path] = hashlib.sha256(data).hexdigest()
         else:

@@ -27,7 +27,7 @@ import zstortest  # noqa: E402
 
 # the faults the soak draws from (QSFS_SOAK_FAULTS=kill,daemon,... narrows it)
 KINDS = os.environ.get("QSFS_SOAK_FAULTS", "kill,pause,partition,delay,reset,corrupt,"
-                       "blackhole,refuse,daemon").split(",")
+                       "blackhole,refuse,daemon,disk").split(",")
 
 
 def main():
@@ -135,7 +135,7 @@ def main():
                 continue
             host = rnd.choice(g.data + g.meta)
             kind = rnd.choice(KINDS)
-            if host.role == "meta" and kind in ("kill", "partition", "pause"):
+            if host.role == "meta" and kind in ("kill", "partition", "pause", "disk"):
                 kind = "delay"  # stores need every meta backend: slow it instead
             faults[kind] = faults.get(kind, 0) + 1
             if kind == "daemon":  # kill -9 of the zstor daemon (commands run in-process meanwhile)
@@ -162,6 +162,9 @@ def main():
             elif kind == "blackhole":
                 host.proxy.blackhole = True
                 active = (kind, host, host.proxy.heal)
+            elif kind == "disk":  # its reads, writes and fsyncs fail with EIO
+                host.disk_fail()
+                active = (kind, host, host.disk_heal)
             elif kind == "refuse":
                 host.proxy.refuse = True
                 active = (kind, host, host.proxy.heal)

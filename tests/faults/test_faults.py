@@ -183,6 +183,32 @@ class Crashes(Scenario):
         self.assertEqual(len(ok), len(self.ledger.acked))
 
 
+class Losses(Scenario):
+    proxies = True  # a lost host is one whose proxy refuses every connection: no restarts
+
+    def test_every_loss_of_m_data_and_2_meta_hosts(self):
+        """Every choice of n - k = 2 data hosts and 2 of the 4 meta hosts gone at once (15 x 6
+        = 90 combinations): every acknowledged file still retrieves byte-identical."""
+        import itertools
+        self.store_some(3)
+        self.assertEqual(len(self.ledger.acked), 3)
+        m = self.g.n - self.g.k
+        combos = [(d, mt) for d in itertools.combinations(self.g.data, m)
+                  for mt in itertools.combinations(self.g.meta, 2)]
+        self.assertEqual(len(combos), 90)
+        failed = []
+        for d, mt in combos:
+            for h in d + mt:
+                h.proxy.refuse = True
+            ok, lost, corrupt = self.ledger.verify(self.g, self.g.tmp)
+            for h in d + mt:
+                h.proxy.heal()
+            if lost or corrupt:
+                failed.append(([h.index for h in d + mt], lost, corrupt))
+        self.assertEqual(failed, [])
+        sys.stderr.write("[%d combinations, %d files each] " % (len(combos), 3))
+
+
 class Disks(Scenario):
     disk_mb = 6
 
@@ -195,6 +221,34 @@ class Disks(Scenario):
                 big += 1
         self.assertGreater(self.ledger.failed_stores, 0, "the disks never filled")
         self.check_all_back()
+
+
+class FailingDisk(Scenario):
+    groups = (3, 2, 2)  # one host away still leaves a placement
+
+    def test_disk_fails_under_stores_and_retrieves(self):
+        """A data host whose disk fails (every read, write and fsync of its files: EIO) while
+        zstor stores and retrieves: stores are refused with a reason or land elsewhere,
+        retrieves never return wrong bytes (its shards are lost, the others suffice); the
+        host's zdb keeps answering, and everything reads back once the disk is replaced."""
+        self.store_some(4)
+        victim = self.g.data[0]
+        victim.disk_fail()
+        try:
+            before = len(self.ledger.messages)
+            stored = self.store_some(6)
+            said = "".join(self.ledger.messages[before:])
+            ok, lost = self.check_never_wrong()
+            self.assertEqual(lost, [], "one failed disk is within the redundancy")
+            self.assertEqual(victim.cmd("PING"), "PONG", "zdb must survive its disk")
+        finally:
+            victim.disk_heal()
+        self.assertEqual(stored, 6, "stores around a failed disk must work (group of 3)")
+        self.assertIn("placing it again without that backend", said)
+        self.store_some(2)
+        self.check_all_back()
+        with open(os.path.join(self.g.tmp, "zdb%d.log" % victim.index), "rb") as f:
+            self.assertIn(b"Input/output error", f.read(), "the disk never failed")
 
 
 class Daemon(Scenario):

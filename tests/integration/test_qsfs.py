@@ -350,14 +350,25 @@ class QsfsTest(unittest.TestCase):
         for round_, victim in enumerate(["zdbfs", "zdb", "zstor", "hook", "zdbfs", "zdb"]):
             if victim == "hook":
                 # every hook zdb starts is killed (mid-run): rotations, dirty index files and
-                # the ready hook of a restart all go unanswered; the checkpoint still stores
+                # the ready hook of a restart all go unanswered; the checkpoint still stores.
+                # The daemon is stopped (SIGSTOP) meanwhile, so that the hooks that talk to
+                # it wait and are surely caught, not only those the killer's scan sees
                 base = os.path.join(f.mnt, "r%d" % round_)
-                with HookKiller(f) as hk:
-                    sums.update({os.path.join("r%d" % round_, k): v
-                                 for k, v in write_tree(base, rnd, 8, 50000).items()})
-                    f.rotate()
-                    f.rotate()
-                    time.sleep(0.5)
+                dpid = f.pid("zstor")
+                os.kill(dpid, signal.SIGSTOP)
+                try:
+                    with HookKiller(f) as hk:
+                        sums.update({os.path.join("r%d" % round_, k): v
+                                     for k, v in write_tree(base, rnd, 8, 50000).items()})
+                        f.rotate()
+                        f.rotate()
+                        for _ in range(500):
+                            if hk.killed:
+                                break
+                            time.sleep(0.01)
+                        time.sleep(0.3)
+                finally:
+                    os.kill(dpid, signal.SIGCONT)
                 self.assertGreater(hk.killed, 0)
                 rc, out = f.zstor("checkpoint", "--timeout", "120")
                 self.assertEqual(rc, 0, out + f.logs())
