@@ -1,5 +1,5 @@
 /* zstor's commands (commands.h): flags, the library call, what is printed. */
-#include "commands.h"
+#include "commands_private.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,9 +15,6 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "daemon/checkpoint.h"
-#include "daemon/flush.h"
-#include "daemon/evict.h"
 #include "util/fmt.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -26,32 +23,28 @@
 #include "zstor/list.h"
 #include "zstor/rebuild.h"
 #include "zstor/retrieve.h"
-#include "zstor/status.h"
 #include "zstor/store.h"
 #include "zstor/zstor.h"
 
-#define EXIT_USAGE ZCMD_EXIT_USAGE
-
 /* The session the calling thread runs a command for: the printers below write to its
  * streams (set by zcmd_run for the length of the command). */
-static _Thread_local struct zcmd_session *t_s;
-#define OUT (t_s->out)
+_Thread_local struct zcmd_session *zc_s;
 
 /* getopt keeps its state in globals: one command parses its flags at a time (the lock is
- * taken by zcmd_run and dropped once the flags are read, by open_ctx or at the end). */
+ * taken by zcmd_run and dropped once the flags are read, by zc_open_ctx or at the end). */
 static pthread_mutex_t g_opt_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void opt_unlock(void)
+void zc_opt_unlock(void)
 {
-    if (t_s->opt_locked) {
-        t_s->opt_locked = false;
+    if (zc_s->opt_locked) {
+        zc_s->opt_locked = false;
         pthread_mutex_unlock(&g_opt_mu);
     }
 }
 
 static bool cancelled(void)
 {
-    return t_s->cancel && atomic_load(t_s->cancel);
+    return zc_s->cancel && atomic_load(zc_s->cancel);
 }
 
 /* ---- output: log lines and the progress line share stderr ---- */
@@ -101,8 +94,7 @@ void zcmd_print_log(struct zcmd_session *s, enum qs_log_level level, const char 
 }
 
 /* A failure: one line on stderr (and in the log file), through the log handler. */
-static void report(const char *fmt, ...) QS_PRINTF(1, 2);
-static void report(const char *fmt, ...)
+void zc_report(const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;
@@ -148,10 +140,10 @@ static void progress(void *ud, const char *what, uint64_t done, uint64_t total)
 
 static void progress_end(void)
 {
-    pthread_mutex_lock(&t_s->mu);
-    clear_progress_locked(t_s);
-    t_s->what[0] = '\0';
-    pthread_mutex_unlock(&t_s->mu);
+    pthread_mutex_lock(&zc_s->mu);
+    clear_progress_locked(zc_s);
+    zc_s->what[0] = '\0';
+    pthread_mutex_unlock(&zc_s->mu);
 }
 
 /* ---- usage ---- */
@@ -195,62 +187,55 @@ const char zcmd_usage[] =
     "\n"
     "The config defaults to zstor_config.toml. Global options come before the command.\n";
 
-static int usage_error(const char *fmt, ...) QS_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...)
+int zc_usage_error(const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    opt_unlock();
-    fprintf(t_s->err, "zstor: %s\n%s", msg, zcmd_usage);
-    fflush(t_s->err);
+    zc_opt_unlock();
+    fprintf(zc_s->err, "zstor: %s\n%s", msg, zcmd_usage);
+    fflush(zc_s->err);
     return EXIT_USAGE;
 }
 
 /* A flag getopt refused (its own messages are off: opterr = 0, and optstrings start with
  * "+:" so that a missing value gives ':'): one line naming the flag, then the usage. */
-static int flag_error(const char *cmd, int ch, char **argv)
+int zc_flag_error(const char *cmd, int ch, char **argv)
 {
     const char *word = argv[optind - 1];
     const char *sep = *cmd ? ": " : "";
     if (ch == ':')
-        return usage_error("%s%s%s needs a value", cmd, sep, word);
+        return zc_usage_error("%s%s%s needs a value", cmd, sep, word);
     if (strncmp(word, "--", 2) != 0)
-        return usage_error("%s%sunknown flag '-%c'", cmd, sep, optopt);
+        return zc_usage_error("%s%sunknown flag '-%c'", cmd, sep, optopt);
     const char *eq = strchr(word, '=');
     if (optopt && eq) /* a known long flag that takes no value */
-        return usage_error("%s%s%.*s takes no value", cmd, sep, (int)(eq - word), word);
-    return usage_error("%s%sunknown flag '%s'", cmd, sep, word);
+        return zc_usage_error("%s%s%.*s takes no value", cmd, sep, (int)(eq - word), word);
+    return zc_usage_error("%s%sunknown flag '%s'", cmd, sep, word);
 }
 
 /* ---- commands ---- */
 
-struct cmd_ctx {
-    const struct zstor_config *cfg;
-    struct zstor_config *owned; /* in-process: loaded for this command */
-    struct zstor_ctx *z;
-};
-
-static int open_ctx(struct cmd_ctx *c, bool writes)
+int zc_open_ctx(struct cmd_ctx *c, bool writes)
 {
-    opt_unlock(); /* the flags are read */
+    zc_opt_unlock(); /* the flags are read */
     struct zstor_ctx_opts o;
     zstor_ctx_opts_default(&o);
     o.progress = progress;
-    o.progress_ud = t_s;
-    o.cancel = t_s->cancel;
-    if (t_s->cluster) {
-        if (zstor_ctx_new_on(&c->z, t_s->cluster, &o) < 0) {
-            report("%s", qs_err_msg());
+    o.progress_ud = zc_s;
+    o.cancel = zc_s->cancel;
+    if (zc_s->cluster) {
+        if (zstor_ctx_new_on(&c->z, zc_s->cluster, &o) < 0) {
+            zc_report("%s", qs_err_msg());
             return 1;
         }
         c->cfg = zstor_ctx_config(c->z);
         return 0;
     }
-    if (zstor_config_load(t_s->config_path, &c->owned) < 0) {
-        report("%s", qs_err_msg());
+    if (zstor_config_load(zc_s->config_path, &c->owned) < 0) {
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     c->cfg = c->owned;
@@ -258,7 +243,7 @@ static int open_ctx(struct cmd_ctx *c, bool writes)
         o.dir_nosync = true;
     o.dir_create = writes; /* a first store creates dir:// share directories */
     if (zstor_ctx_new(&c->z, c->cfg, &o) < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     return 0;
@@ -274,23 +259,23 @@ struct file_lock {
 static void lock_file(struct cmd_ctx *c, const char *path, struct file_lock *l)
 {
     l->held = false;
-    if (!t_s->daemon || !path || zstor_path_key(c->z, path, l->key, NULL) < 0)
+    if (!zc_s->daemon || !path || zstor_path_key(c->z, path, l->key, NULL) < 0)
         return;
-    t_s->daemon->lock(t_s->daemon->ud, l->key);
+    zc_s->daemon->lock(zc_s->daemon->ud, l->key);
     l->held = true;
 }
 
 static void unlock_file(struct file_lock *l)
 {
     if (l->held)
-        t_s->daemon->unlock(t_s->daemon->ud, l->key);
+        zc_s->daemon->unlock(zc_s->daemon->ud, l->key);
     l->held = false;
 }
 
 static void on_store_fail(void *ud, const char *file, int rc, const char *msg)
 {
     progress_end();
-    report("%s", msg);
+    zc_report("%s", msg);
 }
 
 /* path made absolute against the working directory (the daemon's queue outlives it);
@@ -303,7 +288,7 @@ static char *absolute(const char *path)
     } else {
         char cwd[4096];
         if (!getcwd(cwd, sizeof(cwd))) {
-            report("store %s: the working directory: %s", path, strerror(errno));
+            zc_report("store %s: the working directory: %s", path, strerror(errno));
             return NULL;
         }
         size_t n = strlen(cwd) + strlen(path) + 2;
@@ -311,42 +296,42 @@ static char *absolute(const char *path)
             snprintf(r, n, "%s/%s", cwd, path);
     }
     if (!r)
-        report("store %s: out of memory", path);
+        zc_report("store %s: out of memory", path);
     return r;
 }
 
 /* store --notblocking: the daemon queues the file (each file below a directory). */
 static int store_queued(struct cmd_ctx *c, const char *file, const char *key_dir, bool del)
 {
-    if (!t_s->daemon) {
-        opt_unlock();
+    if (!zc_s->daemon) {
+        zc_opt_unlock();
         struct zstor_config *cfg;
-        if (zstor_config_load(t_s->config_path, &cfg) < 0) {
-            report("store --notblocking: needs the daemon (zstor monitor), and the config "
-                   "cannot be read: %s",
-                   qs_err_msg());
+        if (zstor_config_load(zc_s->config_path, &cfg) < 0) {
+            zc_report("store --notblocking: needs the daemon (zstor monitor), and the config "
+                      "cannot be read: %s",
+                      qs_err_msg());
             return 1;
         }
         if (cfg->socket)
-            report("store --notblocking: needs the daemon, and none listens on %s (start it "
-                   "with: zstor -c %s monitor)",
-                   cfg->socket, t_s->config_path);
+            zc_report("store --notblocking: needs the daemon, and none listens on %s (start it "
+                      "with: zstor -c %s monitor)",
+                      cfg->socket, zc_s->config_path);
         else
-            report("store --notblocking: needs the daemon, and %s sets no socket", cfg->name);
+            zc_report("store --notblocking: needs the daemon, and %s sets no socket", cfg->name);
         zstor_config_free(cfg);
         return 1;
     }
-    opt_unlock();
+    zc_opt_unlock();
     char *abs = absolute(file), *kabs = NULL;
     if (!abs || (key_dir && !(kabs = absolute(key_dir)))) {
         free(abs);
         return 1;
     }
-    int rc = t_s->daemon->queue_store(t_s->daemon->ud, abs, kabs, del);
+    int rc = zc_s->daemon->queue_store(zc_s->daemon->ud, abs, kabs, del);
     free(abs);
     free(kabs);
     if (rc < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     return 0;
@@ -386,27 +371,27 @@ static int cmd_store(struct cmd_ctx *c, int argc, char **argv)
             o.stop_on_error = true;
             break;
         default:
-            return flag_error("store", ch, argv);
+            return zc_flag_error("store", ch, argv);
         }
     }
     if (!file)
-        return usage_error("store: -f/--file PATH is required");
+        return zc_usage_error("store: -f/--file PATH is required");
     if (optind < argc)
-        return usage_error("store: unexpected argument '%s'", argv[optind]);
+        return zc_usage_error("store: unexpected argument '%s'", argv[optind]);
     if (nonblock)
         return store_queued(c, file, o.key_dir, o.delete_after);
-    if (open_ctx(c, true))
+    if (zc_open_ctx(c, true))
         return 1;
     struct zstor_store_result res;
     struct file_lock l;
     lock_file(c, file, &l);
     int rc = zstor_store(c->z, file, &o, &res);
-    t_s->bytes = res.bytes;
+    zc_s->bytes = res.bytes;
     unlock_file(&l);
     progress_end();
     if (rc < 0) {
         /* a directory printed each failed file already; this is the summary */
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     return 0;
@@ -429,13 +414,13 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
         else if (ch == 'm')
             if_missing = true;
         else
-            return flag_error("retrieve", ch, argv);
+            return zc_flag_error("retrieve", ch, argv);
     }
     if (!file)
-        return usage_error("retrieve: -f/--file PATH is required");
+        return zc_usage_error("retrieve: -f/--file PATH is required");
     if (optind < argc)
-        return usage_error("retrieve: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, false))
+        return zc_usage_error("retrieve: unexpected argument '%s'", argv[optind]);
+    if (zc_open_ctx(c, false))
         return 1;
     struct zstor_retrieve_opts o = {.out = out, .out_fd = -1};
     if (out && strcmp(out, "-") == 0) {
@@ -452,13 +437,13 @@ static int cmd_retrieve(struct cmd_ctx *c, int argc, char **argv)
     int rc = if_missing && !out && stat(file, &st) == 0 && S_ISREG(st.st_mode)
                  ? 0
                  : zstor_retrieve(c->z, file, &o, &res);
-    t_s->bytes = res.bytes;
+    zc_s->bytes = res.bytes;
     unlock_file(&l);
     progress_end();
-    if (l.key[0] && res.bad_shards && t_s->daemon)
-        t_s->daemon->damaged(t_s->daemon->ud, l.key); /* heal on read */
+    if (l.key[0] && res.bad_shards && zc_s->daemon)
+        zc_s->daemon->damaged(zc_s->daemon->ud, l.key); /* heal on read */
     if (rc < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     return 0;
@@ -512,32 +497,32 @@ static int or_each_below(struct cmd_ctx *c, const char *what, const char *file, 
     snprintf(why, sizeof(why), "%s", qs_err_msg());
     struct below_job j;
     if ((rc != QS_ENOTFOUND && rc != QS_EINVAL) || each_below(c, file, fn, &j) <= 0) {
-        report("%s", why);
+        zc_report("%s", why);
         return 1;
     }
     if (j.unreadable)
         qs_log(QS_LOG_WARN, "%s %s: %llu stored records could not be read (zstor list says why)",
                what, file, (unsigned long long)j.unreadable);
     if (j.failed) {
-        report("%s %s: %llu of %llu files failed%s", what, file, (unsigned long long)j.failed,
-               (unsigned long long)j.n, cancelled() ? " (interrupted)" : "");
+        zc_report("%s %s: %llu of %llu files failed%s", what, file, (unsigned long long)j.failed,
+                  (unsigned long long)j.n, cancelled() ? " (interrupted)" : "");
         return 1;
     }
     return 0;
 }
 
 /* A command that takes one file was given a stored directory: "not stored" would mislead. */
-static void report_not_a_file(struct cmd_ctx *c, const char *what, const char *file)
+void zc_report_not_a_file(struct cmd_ctx *c, const char *what, const char *file)
 {
     char why[1024];
     snprintf(why, sizeof(why), "%s", qs_err_msg());
     struct below_job j;
     if (each_below(c, file, NULL, &j) > 0)
-        report("%s %s: a stored directory (%llu files below it), not a file: %s takes one file "
-               "(zstor list %s shows them)",
-               what, file, (unsigned long long)j.n, what, file);
+        zc_report("%s %s: a stored directory (%llu files below it), not a file: %s takes one file "
+                  "(zstor list %s shows them)",
+                  what, file, (unsigned long long)j.n, what, file);
     else
-        report("%s", why);
+        zc_report("%s", why);
 }
 
 static void print_rebuilt(const char *name, const struct zstor_rebuild_result *res)
@@ -554,7 +539,7 @@ static int rebuild_one(struct cmd_ctx *c, const char *path, bool many)
 {
     struct zstor_rebuild_result res;
     if (zstor_rebuild(c->z, path, NULL, &res) < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     print_rebuilt(path, &res);
@@ -574,13 +559,13 @@ static int cmd_rebuild(struct cmd_ctx *c, int argc, char **argv)
         else if (ch == 'k')
             key = optarg;
         else
-            return flag_error("rebuild", ch, argv);
+            return zc_flag_error("rebuild", ch, argv);
     }
     if (!file == !key)
-        return usage_error("rebuild: give exactly one of -f/--file PATH and -k/--key KEY");
+        return zc_usage_error("rebuild: give exactly one of -f/--file PATH and -k/--key KEY");
     if (optind < argc)
-        return usage_error("rebuild: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, true))
+        return zc_usage_error("rebuild: unexpected argument '%s'", argv[optind]);
+    if (zc_open_ctx(c, true))
         return 1;
     struct zstor_rebuild_result res;
     struct file_lock l;
@@ -590,7 +575,7 @@ static int cmd_rebuild(struct cmd_ctx *c, int argc, char **argv)
     if (rc < 0 && file)
         return or_each_below(c, "rebuild", file, rc, rebuild_one);
     if (rc < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     print_rebuilt(file ? file : key, &res);
@@ -605,17 +590,17 @@ static int file_flag(int argc, char **argv, const char *cmd, const char **file)
     int ch;
     while ((ch = getopt_long(argc, argv, "+:f:", lo, NULL)) != -1) {
         if (ch != 'f')
-            return flag_error(cmd, ch, argv);
+            return zc_flag_error(cmd, ch, argv);
         *file = optarg;
     }
     if (!*file)
-        return usage_error("%s: -f/--file PATH is required", cmd);
+        return zc_usage_error("%s: -f/--file PATH is required", cmd);
     if (optind < argc)
-        return usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+        return zc_usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
     return 0;
 }
 
-static void print_hex(const uint8_t *p, size_t n)
+void zc_print_hex(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         fprintf(OUT, "%02x", p[i]);
@@ -627,16 +612,16 @@ static int cmd_check(struct cmd_ctx *c, int argc, char **argv)
     int rc = file_flag(argc, argv, "check", &file);
     if (rc)
         return rc;
-    if (open_ctx(c, false))
+    if (zc_open_ctx(c, false))
         return 1;
     uint8_t sum[16];
     bool found;
     if (zstor_check(c->z, file, sum, &found) < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     if (found) {
-        print_hex(sum, 16);
+        zc_print_hex(sum, 16);
         fprintf(OUT, "\n");
     } else {
         qs_log(QS_LOG_DEBUG, "check %s: not stored", file);
@@ -650,7 +635,7 @@ static int cmd_delete(struct cmd_ctx *c, int argc, char **argv)
     int rc = file_flag(argc, argv, "delete", &file);
     if (rc)
         return rc;
-    if (open_ctx(c, false))
+    if (zc_open_ctx(c, false))
         return 1;
     struct file_lock l;
     lock_file(c, file, &l);
@@ -658,9 +643,9 @@ static int cmd_delete(struct cmd_ctx *c, int argc, char **argv)
     unlock_file(&l);
     if (rc < 0) {
         if (rc == QS_ENOTFOUND || rc == QS_EINVAL)
-            report_not_a_file(c, "delete", file);
+            zc_report_not_a_file(c, "delete", file);
         else
-            report("%s", qs_err_msg());
+            zc_report("%s", qs_err_msg());
         return 1;
     }
     return 0;
@@ -679,8 +664,8 @@ static int print_scrub(const char *file, bool many, const struct zstor_scrub_res
                 (unsigned long long)res->chunks, (unsigned long long)res->missing[p]);
     }
     if (damaged) {
-        report("scrub %s: %u of %u shards damaged (zstor rebuild -f repairs them)", file, damaged,
-               res->nshards);
+        zc_report("scrub %s: %u of %u shards damaged (zstor rebuild -f repairs them)", file,
+                  damaged, res->nshards);
         return 1;
     }
     fprintf(OUT, "%s: all %u shards of %llu chunks verified\n", file, res->nshards,
@@ -692,11 +677,11 @@ static int print_scrub(const char *file, bool many, const struct zstor_scrub_res
 static void scrub_damaged(struct cmd_ctx *c, const char *file, const struct zstor_scrub_result *res)
 {
     char key[256];
-    if (!t_s->daemon || zstor_path_key(c->z, file, key, NULL) < 0)
+    if (!zc_s->daemon || zstor_path_key(c->z, file, key, NULL) < 0)
         return;
     for (unsigned p = 0; p < res->nshards; p++)
         if (res->bad[p] || res->missing[p]) {
-            t_s->daemon->damaged(t_s->daemon->ud, key);
+            zc_s->daemon->damaged(zc_s->daemon->ud, key);
             return;
         }
 }
@@ -705,7 +690,7 @@ static int scrub_one(struct cmd_ctx *c, const char *file, bool many)
 {
     struct zstor_scrub_result res;
     if (zstor_scrub(c->z, file, &res) < 0) {
-        report("%s", qs_err_msg());
+        zc_report("%s", qs_err_msg());
         return 1;
     }
     scrub_damaged(c, file, &res);
@@ -719,12 +704,12 @@ static int cmd_scrub(struct cmd_ctx *c, int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "+:f:", lo, NULL)) != -1) {
         if (ch != 'f')
-            return flag_error("scrub", ch, argv);
+            return zc_flag_error("scrub", ch, argv);
         file = optarg;
     }
     if (optind < argc)
-        return usage_error("scrub: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, false))
+        return zc_usage_error("scrub: unexpected argument '%s'", argv[optind]);
+    if (zc_open_ctx(c, false))
         return 1;
     if (!file) { /* every stored file */
         qs_err_set(QS_ENOTFOUND, "scrub: no file is stored");
@@ -753,14 +738,14 @@ static int cmd_gc(struct cmd_ctx *c, int argc, char **argv)
             o.delete_garbage = true;
         } else if (ch == 'a') {
             if (qs_parse_u64(optarg, strlen(optarg), &o.min_age_s) < 0)
-                return usage_error("gc: --min-age: '%s' is not a number of seconds", optarg);
+                return zc_usage_error("gc: --min-age: '%s' is not a number of seconds", optarg);
         } else {
-            return flag_error("gc", ch, argv);
+            return zc_flag_error("gc", ch, argv);
         }
     }
     if (optind < argc)
-        return usage_error("gc: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, o.delete_garbage))
+        return zc_usage_error("gc: unexpected argument '%s'", argv[optind]);
+    if (zc_open_ctx(c, o.delete_garbage))
         return 1;
     struct zstor_gc_result res;
     int rc = zstor_gc(c->z, &o, &res);
@@ -789,490 +774,10 @@ static int cmd_gc(struct cmd_ctx *c, int argc, char **argv)
         fprintf(OUT, "dry run: nothing deleted (zstor gc --delete removes what is unreferenced)\n");
     zstor_gc_result_free(&res);
     if (rc < 0) {
-        report("gc: %s", qs_err_msg());
+        zc_report("gc: %s", qs_err_msg());
         return 1;
     }
     return failed ? 1 : 0;
-}
-
-/* ---- list ---- */
-
-struct list_out {
-    bool longfmt;
-    int format; /* 0 text, '0' NUL-terminated names, 'j' JSON */
-    uint64_t n, unreadable;
-    char first[1024]; /* why the first unreadable record is */
-};
-
-/* A stored name for a human: control characters and backslashes escaped (\n, \t,
- * \\, \xHH), so a name holding a newline never reads as two files. */
-static void print_name(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '\\')
-            fputs("\\\\", OUT);
-        else if (ch == '\n')
-            fputs("\\n", OUT);
-        else if (ch == '\t')
-            fputs("\\t", OUT);
-        else if (ch < 0x20 || ch == 0x7f)
-            fprintf(OUT, "\\x%02x", ch);
-        else
-            fputc(ch, OUT);
-    }
-}
-
-static void list_json(struct list_out *o, const struct zstor_list_entry *e)
-{
-    fprintf(OUT, "%s\n  {\"path\": ", o->n > 1 ? "," : "");
-    qs_fput_json(OUT, e->path ? e->path : "");
-    fprintf(OUT, ", \"key\": ");
-    qs_fput_json(OUT, e->key);
-    if (e->rc < 0) {
-        fprintf(OUT, ", \"error\": ");
-        qs_fput_json(OUT, e->error ? e->error : "?");
-    } else {
-        fprintf(OUT, ", \"size\": %llu, \"mtime\": %lld, \"checksum\": \"",
-                (unsigned long long)e->size, (long long)e->mtime);
-        print_hex(e->checksum, 16);
-        fputc('"', OUT);
-    }
-    fputc('}', OUT);
-}
-
-static int list_one(void *ud, const struct zstor_list_entry *e)
-{
-    struct list_out *o = ud;
-    o->n++;
-    if (o->format == 'j')
-        list_json(o, e);
-    if (e->rc < 0) {
-        /* one line in the end (a wrong meta key makes every record unreadable) */
-        const char *why = e->error ? e->error : "?";
-        if (!o->unreadable++)
-            snprintf(o->first, sizeof(o->first), "%s%s%s", strstr(why, e->key) ? "" : e->key,
-                     strstr(why, e->key) ? "" : ": ", why);
-        qs_log(QS_LOG_DEBUG, "list: %s: unreadable: %s", e->key, why);
-        return 0;
-    }
-    if (o->format == 'j')
-        return 0;
-    if (o->format == '0') {
-        fputs(e->path, OUT);
-        fputc('\0', OUT);
-        return 0;
-    }
-    if (o->longfmt) {
-        char t[32];
-        time_t mt = (time_t)e->mtime;
-        struct tm tm;
-        localtime_r(&mt, &tm);
-        strftime(t, sizeof(t), "%Y-%m-%d %H:%M", &tm);
-        fprintf(OUT, "%12llu  %s  ", (unsigned long long)e->size, t);
-        print_hex(e->checksum, 16);
-        fputs("  ", OUT);
-    }
-    print_name(e->path);
-    fputc('\n', OUT);
-    return 0;
-}
-
-static int cmd_list(struct cmd_ctx *c, int argc, char **argv)
-{
-    static const struct option lo[] = {{"long", no_argument, NULL, 'l'},
-                                       {"null", no_argument, NULL, '0'},
-                                       {"json", no_argument, NULL, 'j'},
-                                       {NULL, 0, NULL, 0}};
-    struct list_out o = {0};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+:l0", lo, NULL)) != -1) {
-        if (ch == 'l')
-            o.longfmt = true;
-        else if (ch == '0' || ch == 'j')
-            o.format = ch;
-        else
-            return flag_error("list", ch, argv);
-    }
-    const char *prefix = optind < argc ? argv[optind++] : NULL;
-    if (optind < argc)
-        return usage_error("list: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, false))
-        return 1;
-    if (o.format == 'j')
-        fprintf(OUT, "{\"files\": [");
-    int lrc = zstor_list(c->z, prefix, list_one, &o);
-    if (o.format == 'j')
-        fprintf(OUT, "%s]}\n", o.n ? "\n" : "");
-    if (lrc < 0) {
-        report("list: %s", qs_err_msg());
-        return 1;
-    }
-    if (o.unreadable) {
-        report("list: %llu of %llu stored records could not be read, the first: %s",
-               (unsigned long long)o.unreadable, (unsigned long long)o.n, o.first);
-        return 1;
-    }
-    return 0;
-}
-
-/* ---- status and test ---- */
-
-static void json_num(const char *name, uint64_t v)
-{
-    if (v == ZSTOR_UNKNOWN)
-        fprintf(OUT, ", \"%s\": null", name);
-    else
-        fprintf(OUT, ", \"%s\": %llu", name, (unsigned long long)v);
-}
-
-static double usage_pct(const struct zstor_backend_status *s)
-{
-    if (s->used == ZSTOR_UNKNOWN)
-        return -1;
-    if (s->limit && s->limit != ZSTOR_UNKNOWN)
-        return 100.0 * (double)s->used / (double)s->limit;
-    if (s->free != ZSTOR_UNKNOWN && s->used + s->free > 0)
-        return 100.0 * (double)s->used / (double)(s->used + s->free);
-    return -1;
-}
-
-static void print_status_json(const struct zstor_backend_status *rows, size_t n)
-{
-    fprintf(OUT, "{\"backends\": [");
-    for (size_t i = 0; i < n; i++) {
-        const struct zstor_backend_status *s = &rows[i];
-        fprintf(OUT, "%s\n  {\"role\": \"%s\", \"address\": ", i ? "," : "",
-                s->meta ? "meta" : "data");
-        qs_fput_json(OUT, s->address);
-        fprintf(OUT, ", \"namespace\": ");
-        qs_fput_json(OUT, s->ns);
-        if (!s->meta)
-            fprintf(OUT, ", \"group\": %d", s->group);
-        fprintf(OUT, ", \"reachable\": %s", s->reachable ? "true" : "false");
-        fprintf(OUT, ", \"writable\": %s", s->reachable && !s->readonly ? "true" : "false");
-        json_num("objects", s->entries);
-        json_num("used_bytes", s->used);
-        json_num("free_bytes", s->free);
-        json_num("limit_bytes", s->limit);
-        double u = usage_pct(s);
-        if (u >= 0)
-            fprintf(OUT, ", \"usage_percent\": %.2f", u);
-        else
-            fprintf(OUT, ", \"usage_percent\": null");
-        if (!s->reachable) {
-            fprintf(OUT, ", \"error\": ");
-            qs_fput_json(OUT, s->error);
-        }
-        fprintf(OUT, "}");
-    }
-    fprintf(OUT, "\n]");
-    if (t_s->daemon)
-        t_s->daemon->print_status(t_s->daemon->ud, OUT, true);
-    fprintf(OUT, "}\n");
-}
-
-static void print_status_table(const struct zstor_backend_status *rows, size_t n)
-{
-    int aw = 7;
-    for (size_t i = 0; i < n; i++) {
-        int l = (int)strlen(rows[i].address) + (rows[i].ns[0] ? (int)strlen(rows[i].ns) + 1 : 0);
-        if (l > aw)
-            aw = l;
-    }
-    fprintf(OUT, "%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", "ROLE", "GROUP", aw, "BACKEND",
-            "REACHABLE", "OBJECTS", "USED", "FREE", "USAGE");
-    for (size_t i = 0; i < n; i++) {
-        const struct zstor_backend_status *s = &rows[i];
-        char name[600], grp[16] = "-", obj[32] = "-", used[32] = "-", fr[32] = "-", pct[16] = "-";
-        snprintf(name, sizeof(name), "%s%s%s", s->address, s->ns[0] ? "/" : "", s->ns);
-        if (!s->meta)
-            snprintf(grp, sizeof(grp), "%d", s->group);
-        if (s->reachable) {
-            if (s->entries != ZSTOR_UNKNOWN)
-                snprintf(obj, sizeof(obj), "%llu", (unsigned long long)s->entries);
-            if (s->used != ZSTOR_UNKNOWN)
-                qs_fmt_bytes(s->used, used, sizeof(used));
-            if (s->free != ZSTOR_UNKNOWN)
-                qs_fmt_bytes(s->free, fr, sizeof(fr));
-            else
-                snprintf(fr, sizeof(fr), "unlimited");
-            double u = usage_pct(s);
-            if (u >= 0)
-                snprintf(pct, sizeof(pct), "%.1f%%", u);
-        }
-        fprintf(OUT, "%-5s %-5s %-*s %-9s %9s %10s %10s %6s\n", s->meta ? "meta" : "data", grp, aw,
-                name,
-                !s->reachable ? "NO"
-                : s->readonly ? "read-only"
-                              : "yes",
-                obj, used, fr, pct);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!rows[i].reachable)
-            fprintf(OUT, "  %s\n", rows[i].error);
-        else if (rows[i].readonly)
-            fprintf(OUT, "  %s%s%s: %s\n", rows[i].address, rows[i].ns[0] ? "/" : "", rows[i].ns,
-                    rows[i].readonly);
-    }
-}
-
-/* status -f PATH: where the shards of one file are. */
-static int status_file(struct cmd_ctx *c, const char *file, bool json)
-{
-    struct zstor_meta_record r;
-    struct zstor_meta_open_info info;
-    int rc = zstor_stat(c->z, file, &r, &info);
-    if (rc < 0) {
-        zstor_meta_record_free(&r);
-        char why[1024];
-        snprintf(why, sizeof(why), "status %s: %s", file, qs_err_msg());
-        qs_err_set(rc, "%s", why);
-        report_not_a_file(c, "status -f", file);
-        return 1;
-    }
-    bool up[255], incfg[255];
-    zstor_stat_shards(c->z, &r, up, incfg);
-    if (json) {
-        fprintf(OUT, "{\"path\": ");
-        qs_fput_json(OUT, r.path);
-        fprintf(OUT, ", \"size\": %llu, \"checksum\": \"", (unsigned long long)r.size);
-        print_hex(r.checksum, 16);
-        fprintf(OUT,
-                "\", \"data_shards\": %u, \"parity_shards\": %u, \"chunk_size\": %u, "
-                "\"chunks\": %llu, \"meta_pieces_ok\": %u, \"shards\": [",
-                r.desc.k, r.desc.m, r.desc.chunk_size, (unsigned long long)r.nchunks, info.ok);
-        for (unsigned p = 0; p < r.nshards; p++) {
-            const struct zstor_meta_shard *s = &r.shard[p];
-            fprintf(OUT, "%s\n  {\"index\": %u, \"absent\": %s, \"address\": ", p ? "," : "", p,
-                    s->flags & ZSTOR_META_SHARD_ABSENT ? "true" : "false");
-            qs_fput_json(OUT, s->address ? s->address : "");
-            fprintf(OUT, ", \"namespace\": ");
-            qs_fput_json(OUT, s->ns ? s->ns : "");
-            fprintf(OUT, ", \"reachable\": %s, \"in_config\": %s}", up[p] ? "true" : "false",
-                    incfg[p] ? "true" : "false");
-        }
-        fprintf(OUT, "\n]}\n");
-    } else {
-        char sz[32];
-        qs_fmt_bytes(r.size, sz, sizeof(sz));
-        fprintf(OUT, "path:      %s\nsize:      %llu (%s)\nchecksum:  ", r.path,
-                (unsigned long long)r.size, sz);
-        print_hex(r.checksum, 16);
-        fprintf(OUT,
-                "\nshards:    %u data + %u parity, %llu chunks of %u bytes\nmetadata:  %u of %zu "
-                "pieces good\n",
-                r.desc.k, r.desc.m, (unsigned long long)r.nchunks, r.desc.chunk_size, info.ok,
-                c->cfg->meta.nbackends);
-        for (unsigned p = 0; p < r.nshards; p++) {
-            const struct zstor_meta_shard *s = &r.shard[p];
-            if (s->flags & ZSTOR_META_SHARD_ABSENT) {
-                fprintf(OUT, "  shard %3u  absent\n", p);
-                continue;
-            }
-            fprintf(OUT, "  shard %3u  %s%s%s  %s%s\n", p, s->address, s->ns[0] ? "/" : "", s->ns,
-                    up[p] ? "reachable" : "UNREACHABLE", incfg[p] ? "" : " (not in the config)");
-        }
-    }
-    zstor_meta_record_free(&r);
-    return 0;
-}
-
-static int cmd_status(struct cmd_ctx *c, int argc, char **argv)
-{
-    static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-                                       {"file", required_argument, NULL, 'f'},
-                                       {NULL, 0, NULL, 0}};
-    bool json = false;
-    const char *file = NULL;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+:jf:", lo, NULL)) != -1) {
-        if (ch == 'j')
-            json = true;
-        else if (ch == 'f')
-            file = optarg;
-        else
-            return flag_error("status", ch, argv);
-    }
-    if (optind < argc)
-        return usage_error("status: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, false))
-        return 1;
-    if (file)
-        return status_file(c, file, json);
-    struct zstor_backend_status *rows;
-    size_t n;
-    /* the daemon answers from its last health pass, at once */
-    int rc = t_s->daemon ? t_s->daemon->status_rows(t_s->daemon->ud, &rows, &n)
-                         : zstor_status(c->z, &rows, &n);
-    if (rc < 0) {
-        report("status: %s", qs_err_msg());
-        return 1;
-    }
-    if (json) {
-        print_status_json(rows, n);
-    } else {
-        print_status_table(rows, n);
-        if (t_s->daemon)
-            t_s->daemon->print_status(t_s->daemon->ud, OUT, false);
-    }
-    free(rows);
-    return 0;
-}
-
-static int cmd_test(struct cmd_ctx *c, int argc, char **argv)
-{
-    static const struct option lo[] = {{"allow-degraded", no_argument, NULL, 'a'},
-                                       {NULL, 0, NULL, 0}};
-    bool degraded_ok = false;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+:a", lo, NULL)) != -1) {
-        if (ch == 'a')
-            degraded_ok = true;
-        else
-            return flag_error("test", ch, argv);
-    }
-    if (optind < argc)
-        return usage_error("test: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, true))
-        return 1;
-    struct zstor_backend_status *rows;
-    size_t n;
-    if (zstor_status(c->z, &rows, &n) < 0) {
-        report("test: %s", qs_err_msg());
-        return 1;
-    }
-    int bad = 0;
-    size_t nmeta = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct zstor_backend_status *s = &rows[i];
-        nmeta += s->meta;
-        if (s->reachable && s->readonly) {
-            if (degraded_ok)
-                fprintf(OUT, "down  %s %s%s%s: %s\n", s->meta ? "meta" : "data", s->address,
-                        s->ns[0] ? "/" : "", s->ns, s->readonly);
-            else
-                bad++, report("test: %s backend %s%s%s: %s", s->meta ? "meta" : "data", s->address,
-                              s->ns[0] ? "/" : "", s->ns, s->readonly);
-        } else if (s->reachable) {
-            fprintf(OUT, "ok    %s %s%s%s\n", s->meta ? "meta" : "data", s->address,
-                    s->ns[0] ? "/" : "", s->ns);
-        } else if (degraded_ok) {
-            fprintf(OUT, "down  %s %s\n", s->meta ? "meta" : "data", s->error);
-        } else {
-            bad++;
-            report("test: %s backend not usable: %s", s->meta ? "meta" : "data", s->error);
-        }
-    }
-    unsigned out[255];
-    int rc = zstor_test(c->z, out);
-    if (rc < 0 && degraded_ok) {
-        fprintf(OUT, "degraded: nothing can be stored now: %s\n", qs_err_msg());
-    } else if (rc < 0) {
-        report("test: %s", qs_err_msg());
-        bad++;
-    } else {
-        fprintf(OUT, "placement for %u+%u shards:", c->cfg->minimal_shards,
-                c->cfg->expected_shards - c->cfg->minimal_shards);
-        for (unsigned i = 0; i < c->cfg->expected_shards; i++) {
-            const struct zstor_backend_status *s = &rows[nmeta + out[i]];
-            fprintf(OUT, " %s%s%s", s->address, s->ns[0] ? "/" : "", s->ns);
-        }
-        fprintf(OUT, "\n");
-    }
-    free(rows);
-    return bad ? 1 : 0;
-}
-
-/* ---- checkpoint (docs/qsfs.md) ---- */
-
-static int cmd_checkpoint(struct cmd_ctx *c, int argc, char **argv)
-{
-    static const struct option lo[] = {{"nowait", no_argument, NULL, 'n'},
-                                       {"timeout", required_argument, NULL, 't'},
-                                       {NULL, 0, NULL, 0}};
-    bool wait = true;
-    uint64_t timeout = 600;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+:t:", lo, NULL)) != -1) {
-        if (ch == 'n')
-            wait = false;
-        else if (ch == 't' && (qs_parse_u64(optarg, strlen(optarg), &timeout) < 0 || !timeout ||
-                               timeout > 86400))
-            return usage_error("checkpoint: bad --timeout '%s' (seconds, 1 to 86400)", optarg);
-        else if (ch != 't')
-            return flag_error("checkpoint", ch, argv);
-    }
-    if (optind < argc)
-        return usage_error("checkpoint: unexpected argument '%s'", argv[optind]);
-    if (t_s->daemon) {
-        opt_unlock();
-        if (t_s->daemon->checkpoint(t_s->daemon->ud, wait, (int64_t)timeout * 1000) < 0) {
-            report("checkpoint: %s", qs_err_msg());
-            return 1;
-        }
-        return 0;
-    }
-    /* in-process: one pass with nothing known, so every local file is looked at */
-    if (open_ctx(c, true))
-        return 1;
-    if (!c->cfg->qsfs.present) {
-        report("checkpoint: %s has no [qsfs] table: nothing to checkpoint", c->cfg->name);
-        return 1;
-    }
-    /* the mount first hands over what it holds, as the daemon's asked pass does */
-    struct zsd_flush *fl = NULL;
-    if (zsd_flush_mount(&fl, c->cfg->qsfs.mountpoint, (int64_t)timeout * 1000, NULL) < 0)
-        report("checkpoint: warning: flushing the mount: %s", qs_err_msg());
-    zsd_flush_drop(&fl);
-    struct zsc_cache *cache = zsc_cache_new();
-    struct zsc_result res;
-    int rc = cache ? zsc_run(c->z, &c->cfg->qsfs, cache, NULL, &res)
-                   : qs_err_set(QS_ENOMEM, "out of memory");
-    zsc_cache_free(cache);
-    if (rc < 0) {
-        report("%s", qs_err_msg());
-        return 1;
-    }
-    fprintf(OUT, "checkpoint: %zu files checked, %zu stored (%llu bytes uploaded)\n", res.checked,
-            res.stored, (unsigned long long)res.bytes);
-    return 0;
-}
-
-/* ---- evict (the daemon does it every minute; this is on demand) ---- */
-
-static int cmd_evict(struct cmd_ctx *c, int argc, char **argv)
-{
-    static const struct option lo[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    bool all = false;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+:a", lo, NULL)) != -1) {
-        if (ch == 'a')
-            all = true;
-        else
-            return flag_error("evict", ch, argv);
-    }
-    if (optind < argc)
-        return usage_error("evict: unexpected argument '%s'", argv[optind]);
-    if (open_ctx(c, false))
-        return 1;
-    if (!c->cfg->zdb_data_dir_path || (!all && !c->cfg->max_zdb_data_dir_size)) {
-        report("evict: %s sets no zdb_data_dir_path%s", c->cfg->name,
-               c->cfg->zdb_data_dir_path ? " limit (max_zdb_data_dir_size; --all needs none)" : "");
-        return 1;
-    }
-    struct zse_result res;
-    uint64_t limit = all ? 0 : c->cfg->max_zdb_data_dir_size << 20;
-    if (zse_run(c->cfg->zdb_data_dir_path, limit, zse_safe_stored, c->z, &res) < 0) {
-        report("evict: %s", qs_err_msg());
-        return 1;
-    }
-    fprintf(OUT,
-            "evict: %zu files deleted (%llu bytes), %zu kept (not stored, changed or in use); %llu "
-            "bytes left in %s\n",
-            res.deleted, (unsigned long long)res.freed, res.skipped,
-            (unsigned long long)res.total_after, c->cfg->zdb_data_dir_path);
-    return 0;
 }
 
 /* ---- dispatch ---- */
@@ -1294,8 +799,8 @@ int zcmd_run(struct zcmd_session *s, int argc, char **argv)
                 {"scrub", cmd_scrub},
                 {"checkpoint", cmd_checkpoint},
                 {"evict", cmd_evict}};
-    struct zcmd_session *prev = t_s;
-    t_s = s;
+    struct zcmd_session *prev = zc_s;
+    zc_s = s;
     qs_log_set_job(s->job);
     struct cmd_ctx c = {0};
     int rc = -1;
@@ -1306,17 +811,17 @@ int zcmd_run(struct zcmd_session *s, int argc, char **argv)
         s->opt_locked = true;
         optind = 0; /* getopt starts afresh over this argv */
         rc = cmds[i].fn(&c, argc, argv);
-        opt_unlock();
+        zc_opt_unlock();
         break;
     }
     if (rc < 0)
-        rc = usage_error("unknown command '%s'", argv[0]);
+        rc = zc_usage_error("unknown command '%s'", argv[0]);
     zstor_ctx_free(c.z);
     zstor_config_free(c.owned);
     if (fflush(s->out) != 0 && rc == 0) {
-        report("writing the output: %s", strerror(errno));
+        zc_report("writing the output: %s", strerror(errno));
         rc = 1;
     }
-    t_s = prev;
+    zc_s = prev;
     return rc;
 }
