@@ -333,6 +333,22 @@ class QsfsTest(unittest.TestCase):
         sums["big.bin"] = hashlib.sha256(big).hexdigest()
         rc, out = f.zstor("checkpoint", "--timeout", "120")
         self.assertEqual(rc, 0, out + f.logs())
+        # a hung mount (zdbfs stopped) holds the flush, not the daemon: the caller's bound
+        # ends its wait, the daemon keeps answering, and the mount's return finishes it
+        zpid = f.pid("zdbfs")
+        os.kill(zpid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            rc, out = f.zstor("checkpoint", "--timeout", "2", timeout=60)
+            self.assertNotEqual(rc, 0, out)
+            self.assertIn("not done after 2 s", out)
+            self.assertLess(time.monotonic() - t0, 30)
+            rc, out = f.zstor("status", timeout=60)
+            self.assertEqual(rc, 0, out)
+        finally:
+            os.kill(zpid, signal.SIGCONT)
+        rc, out = f.zstor("checkpoint", "--timeout", "120")
+        self.assertEqual(rc, 0, out + f.logs())
         for name in ("zdbfs", "zdb", "zstor"):
             f.kill9(name)
         f.stop()
