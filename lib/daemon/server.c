@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -65,6 +66,24 @@ static void wake(struct zsd_server *s)
 
 /* ---- the instance: lock, socket, pid file ---- */
 
+#define DYING_WAIT_MS 10000 /* a holder that was killed may take this long to let go */
+
+/* The process pid (text) is dying: killed, its main thread gone (a zombie) while the
+ * others still exit and hold its files, the lock included. */
+static bool holder_dying(const char *pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return true; /* gone already: the lock is about to be free */
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static int take_lock(struct zsd_server *s)
 {
     size_t n = strlen(s->socket_path) + sizeof(".lock");
@@ -78,13 +97,21 @@ static int take_lock(struct zsd_server *s)
         free(path);
         return rc;
     }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    int64_t waited = 0;
+    while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         char pid[32] = "";
         ssize_t r = pread(s->lock_fd, pid, sizeof(pid) - 1, 0);
         if (r > 0) {
             pid[r] = '\0';
             pid[strcspn(pid, "\n")] = '\0';
+        }
+        if (e == EWOULDBLOCK && pid[0] && strspn(pid, "0123456789") == strlen(pid) &&
+            waited < DYING_WAIT_MS && holder_dying(pid)) {
+            struct timespec ts = {0, 50 * 1000 * 1000}; /* a daemon killed a moment ago */
+            nanosleep(&ts, NULL);
+            waited += 50;
+            continue;
         }
         int rc;
         if (e != EWOULDBLOCK)
