@@ -146,8 +146,20 @@ int zdb_batch_abort(struct zdb_ns *ns, int code)
     qs_buf_reset(&ns->wundo);
     ns->batch_touched = false;
     ns->batch_failed = false;
+    bool files_back = rc == 0; /* the files hold no refused write any more */
     if (rc == 0)
         rc = zdb_ns_reload_in_place(ns);
+    if (rc < 0 && files_back) {
+        /* The files are right, the memory may still hold the refused writes: refuse every
+         * write until a reload succeeds (tried again by the next write: a disk that failed
+         * for a while must not need a restart). */
+        ns->broken = "the reload after a failed write failed; retried at the next write";
+        ns->reload_pending = true;
+        qs_log(QS_LOG_ERROR,
+               "namespace %s: writes failed (%s), were cut back, and reloading failed: %s",
+               ns->name, why, qs_err_msg());
+        return rc;
+    }
     if (rc < 0) {
         /* The files or the memory may now hold writes that were answered with an error:
          * refuse every write until a restart recovers the namespace from its files. */

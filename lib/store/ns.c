@@ -464,6 +464,17 @@ static int seq_set(struct zdb_ns *ns, const uint8_t *key, size_t klen, const uin
  * when the disk was full at the last roll back and still has no room for need bytes. */
 static int write_allowed(struct zdb_ns *ns, uint64_t need)
 {
+    if (ns->broken && ns->reload_pending) {
+        ns->broken = NULL; /* a reload in place takes the state of the files */
+        ns->reload_pending = false;
+        if (zdb_ns_reload_in_place(ns) == 0) {
+            qs_log(QS_LOG_WARN, "namespace %s: reloaded after the failed write: writes resume",
+                   ns->name);
+        } else {
+            ns->broken = "the reload after a failed write failed; retried at the next write";
+            ns->reload_pending = true;
+        }
+    }
     if (ns->broken)
         return qs_err_set(ZDB_EWRITE_DATA, "namespace %s: %s", ns->name, ns->broken);
     if (!ns->nospace)

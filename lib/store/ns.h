@@ -137,6 +137,8 @@ struct zdb_ns {
     struct qs_buf wundo;         /* old bytes of the index patches applied in it */
     bool nospace;                /* rolled back for a full disk: check space before writing */
     const char *broken;          /* a roll back failed: writes refused, or NULL */
+    bool reload_pending;         /* broken only because the reload after a roll back failed:
+                                    the next write tries it again (a disk that came back) */
     time_t damage_logged;        /* last "damaged value" log line (one a second at most) */
 };
 

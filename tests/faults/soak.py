@@ -79,6 +79,7 @@ def main():
         procs["daemon"].wait(30)
     start_daemon()
     ledger = {}
+    refusals = {}  # why stores were refused (numbers and addresses as #)
     stats = {"stores": 0, "stores_refused": 0, "retrieves": 0, "retrieves_failed": 0,
              "wrong_bytes": 0, "bytes_stored": 0}
     faults = {}
@@ -102,6 +103,10 @@ def main():
                 stats["bytes_stored"] += size
             else:
                 stats["stores_refused"] += 1
+                import re
+                last = (r.err.strip().splitlines() or ["(no message)"])[-1]
+                why = re.sub(r"\d+\.\d+\.\d+\.\d+:\d+|s\d{6}|\d+", "#", last)[:200]
+                refusals[why] = refusals.get(why, 0) + 1
             os.unlink(path)
             if ledger and rnd.random() < 0.5:
                 p = rnd.choice(list(ledger))
@@ -196,6 +201,8 @@ def main():
         print("soak summary")
         print("  stores: %d (%d acknowledged, %d refused with an error), %.1f MiB stored"
               % (stats["stores"], len(ledger), stats["stores_refused"], stats["bytes_stored"] / 1048576))
+        for why, count in sorted(refusals.items(), key=lambda kv: -kv[1])[:5]:
+            print("    store refused x%d: %s" % (count, why))
         print("  retrieves during faults: %d (%d failed with an error, %d returned wrong bytes)"
               % (stats["retrieves"], stats["retrieves_failed"], stats["wrong_bytes"]))
         print("  faults injected: %s" % ", ".join("%s %d" % kv for kv in sorted(faults.items())))

@@ -200,6 +200,39 @@ class FailingSyncTest(ZdbTestCase):
         self.assertEqual(c.cmd("EXISTS", b"b"), 0)
         self.assertEqual(c.cmd("GET", b"c"), b"3")
 
+    def test_disk_that_fails_and_comes_back(self):
+        """Every read, write and fsync of zdb's files fails for a while (the roll back of the
+        refused write cannot even reload the namespace), then the disk is back: writes
+        resume without a restart, and nothing refused shows up."""
+        z, _ = self.start_with_shim("--sync")
+        faults = z.env["QSFS_FAULT_DIR"]
+        z.stop()
+        z.env["QSFS_FAULT_UNDER"] = z.tmpdir + "/"
+        z.start()
+        c = self.client(z)
+        self.assertEqual(c.cmd("NSNEW", "s"), "OK")
+        self.assertEqual(c.cmd("NSSET", "s", "mode", "seq"), "OK")
+        self.assertEqual(c.cmd("SELECT", "s"), "OK")
+        first = c.cmd("SET", b"", b"before")
+        self.assertEqual(first, (0).to_bytes(8, "little"))
+        arm = os.path.join(faults, "io-fail")
+        open(arm, "w").close()
+        for _ in range(3):
+            self.assertIsInstance(c.cmd("SET", b"", b"during"), RespError)
+        os.unlink(arm)
+        self.assertEqual(c.cmd("SET", b"", b"after"), (1).to_bytes(8, "little"))
+        self.assertEqual(c.cmd("GET", first), b"before")
+        self.assertIn(b"writes resume", open(z.log_path, "rb").read())
+        c.close()
+        z.stop()
+        z.env = None
+        z.start()
+        c = self.client(z)
+        self.assertEqual(c.cmd("SELECT", "s"), "OK")
+        self.assertEqual(c.cmd("GET", first), b"before")
+        self.assertEqual(c.cmd("GET", (1).to_bytes(8, "little")), b"after")
+        self.assertEqual(c.cmd("EXISTS", (2).to_bytes(8, "little")), 0)
+
     def test_reload_whose_sync_fails(self):
         """RELOAD syncs first; when that fails it is refused, the writes of its turn are not
         acknowledged, and the namespace keeps serving."""
