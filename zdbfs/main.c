@@ -4,7 +4,7 @@
  *
  * Options of 0-db-fs (host=, port=, unix=, mh/mp/mu/mn/ms, dh/dp/du/dn/ds, th/tp/tu/tn/ts,
  * size=, autons, background, logfile=, cachesize=, nocache) and ours (timeout=, conns=,
- * commit=, blocksize=, nowriteback); everything else goes to FUSE.
+ * commit=, blocksize=, flushsize=, nowriteback); everything else goes to FUSE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@ struct opts {
     char *host, *unix_;
     int port;
     struct nsopt ns[3];
-    char *size, *logfile, *blocksize;
+    char *size, *logfile, *blocksize, *flushsize;
     int autons, background, nocache, cachesize, timeout_ms, conns, commit_ms, nowriteback, spin_us;
     int version, help;
 };
@@ -64,6 +64,7 @@ static const struct fuse_opt optspec[] = {
     O("size=%s", size),
     O("logfile=%s", logfile),
     O("blocksize=%s", blocksize),
+    O("flushsize=%s", flushsize),
     O("cachesize=%d", cachesize),
     O("timeout=%d", timeout_ms),
     O("conns=%d", conns),
@@ -115,6 +116,7 @@ static void usage(const char *prog)
            "commit=MS        background commit period (default 1000)\n"
            "spin=US          poll the FUSE device this long before sleeping (default 0)\n"
            "blocksize=BYTES  block size of a new filesystem (default 32K)\n"
+           "flushsize=BYTES  dirty bytes of one file that start its write-back (default 4M)\n"
            "plus FUSE options: allow_other, ro, max_threads=N, ...\n",
            prog);
 }
@@ -136,6 +138,7 @@ static void opts_free(struct opts *o)
     free(o->size);
     free(o->logfile);
     free(o->blocksize);
+    free(o->flushsize);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -262,13 +265,18 @@ int main(int argc, char **argv)
         setsid();
     }
 
-    uint64_t size = 0, bsize = 0;
+    uint64_t size = 0, bsize = 0, fsize = 0;
     if (o.size && parse_size(o.size, &size) != 0) {
         fprintf(stderr, "zdbfs: size=%s: not a size (bytes, or with K M G T)\n", o.size);
         return bail(&o, &args, fo.mountpoint, 2);
     }
     if (o.blocksize && (parse_size(o.blocksize, &bsize) != 0 || bsize > UINT32_MAX)) {
         fprintf(stderr, "zdbfs: blocksize=%s: not a size\n", o.blocksize);
+        return bail(&o, &args, fo.mountpoint, 2);
+    }
+    if (o.flushsize &&
+        (parse_size(o.flushsize, &fsize) != 0 || fsize < 4096 || fsize > (1u << 30))) {
+        fprintf(stderr, "zdbfs: flushsize=%s: not a size from 4K to 1G\n", o.flushsize);
         return bail(&o, &args, fo.mountpoint, 2);
     }
     static const char *const defname[3] = {"zdbfs-meta", "zdbfs-data", "zdbfs-temp"};
@@ -293,6 +301,7 @@ int main(int argc, char **argv)
     struct qs_fs_opts fso = {.kv = kv,
                              .size = size,
                              .block_size = (uint32_t)bsize,
+                             .flush_at = (size_t)fsize,
                              .cache_blocks = o.cachesize > 0 ? (unsigned)o.cachesize : 0,
                              .commit_ms = o.commit_ms >= 0 ? (unsigned)o.commit_ms : 1000};
     struct qs_fs *fs;

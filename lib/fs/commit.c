@@ -797,6 +797,7 @@ static void fs_free(struct qs_fs *fs)
     pthread_mutex_destroy(&fs->mu);
     pthread_mutex_destroy(&fs->commit_mu);
     pthread_cond_destroy(&fs->bg_cv);
+    pthread_cond_destroy(&fs->flush_cv);
     free(fs);
 }
 
@@ -810,11 +811,13 @@ int qs_fs_open(struct qs_fs **out, const struct qs_fs_opts *o)
     fs->bs = o->block_size ? o->block_size : QS_FS_DEFAULT_BLOCK;
     fs->cache_blocks = o->cache_blocks ? o->cache_blocks : 32;
     fs->dirty_max = o->dirty_max ? o->dirty_max : 64u * 1024 * 1024;
+    fs->flush_at = o->flush_at ? o->flush_at : 4u * 1024 * 1024;
     fs->commit_ms = o->commit_ms;
     fs->hdr.size = o->size ? o->size : 10ull << 30;
     pthread_mutex_init(&fs->mu, NULL);
     pthread_mutex_init(&fs->commit_mu, NULL);
     pthread_cond_init(&fs->bg_cv, NULL);
+    pthread_cond_init(&fs->flush_cv, NULL);
     int rc = 0;
     if (fs->bs < 4096 || fs->bs > 4u * 1024 * 1024 || (fs->bs & (fs->bs - 1))) {
         rc = qs_err_set(QS_EINVAL, "block size %u: a power of two in 4 KiB..4 MiB", fs->bs);

@@ -16,8 +16,7 @@
 #include "util/mem.h"
 #include "util/sys.h"
 
-#define MAX_FILE_SIZE (1ull << 44)       /* 16 TiB */
-#define FLUSH_AT      (4u * 1024 * 1024) /* dirty bytes of one file that start a write-back */
+#define MAX_FILE_SIZE (1ull << 44) /* 16 TiB */
 
 static uint32_t bslot(const struct inode *in, uint64_t idx)
 {
@@ -342,6 +341,7 @@ out:
 /* Marks b dirty (io and mu held). */
 static void blk_dirty(struct qs_fs *fs, struct inode *in, struct blk *b)
 {
+    b->gen++;
     if (b->dirty)
         return;
     b->dirty = true;
@@ -388,36 +388,61 @@ static int blk_get(struct qs_fs *fs, struct inode *in, uint64_t idx, bool whole,
     return 0;
 }
 
-int file_flush_locked(struct qs_fs *fs, struct inode *in)
+#define ASYNC_MAX_BLOCKS 256 /* blocks one write-back without io takes at most */
+#define ASYNC_MAX        3   /* such write-backs under way at once, all files */
+
+/* Writes dirty blocks of in back to the data namespace (io held for writing on entry and on
+ * return). Synchronous: every dirty block, io held throughout. Asynchronous (a writer past
+ * flush_at): the dirty blocks not already under way, copied, written with io released, so
+ * that more writes to the file are taken meanwhile; a block changed while its copy was
+ * being written stays dirty. The map is only changed once zdb acknowledged the value. */
+static int flush_blocks(struct qs_fs *fs, struct inode *in, bool async)
 {
     if (in->ndirty == 0)
         return 0;
     size_t n = in->ndirty, k = 0;
+    if (async && n > ASYNC_MAX_BLOCKS)
+        n = ASYNC_MAX_BLOCKS;
     struct blk **bl = calloc(n, sizeof *bl);
     struct qs_zdb_op *ops = calloc(n, sizeof *ops);
     uint8_t(*keys)[8] = calloc(n, 8);
+    uint32_t *had = calloc(n, 4), *len = calloc(n, 4), *gen = calloc(n, 4);
+    bool *cow = calloc(n, sizeof *cow);
+    uint8_t *copy = NULL;
     int rc = 0;
-    if (!bl || !ops || !keys) {
+    if (!bl || !ops || !keys || !had || !len || !gen || !cow) {
         rc = -ENOMEM;
         goto out;
     }
     bool linear = true;
+    FS_LOCK(fs);
     for (uint32_t i = 0; i < in->bcap; i++)
         for (struct blk *b = in->btab[i]; b; b = b->next)
-            if (b->dirty && k < n)
+            if (b->dirty && !b->flushing && k < n)
                 bl[k++] = b;
-    uint32_t *had = calloc(n, 4); /* each block's recorded length */
-    if (!had) {
+    FS_UNLOCK(fs);
+    if (k == 0)
+        goto out;
+    if (async && !(copy = malloc((size_t)k * fs->bs))) {
         rc = -ENOMEM;
         goto out;
     }
     FS_LOCK(fs);
     for (size_t i = 0; i < k && rc == 0; i++) {
+        struct blk *b = bl[i];
         uint64_t key = 0;
-        rc = mget(fs, in, bl[i]->idx, &key, &had[i]);
-        if (bl[i]->cow)
+        rc = mget(fs, in, b->idx, &key, &had[i]);
+        cow[i] = b->cow;
+        if (b->cow)
             key = 0;
-        ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_SET, .val = bl[i]->data, .val_len = bl[i]->len};
+        len[i] = b->len;
+        gen[i] = b->gen;
+        const uint8_t *val = b->data;
+        if (async) {
+            memcpy(copy + i * fs->bs, b->data, b->len);
+            val = copy + i * fs->bs;
+        }
+        ops[i] = (struct qs_zdb_op){.kind = QS_ZDB_SET, .val = val, .val_len = b->len};
         if (key) {
             qs_put64(keys[i], key);
             ops[i].key = keys[i];
@@ -425,15 +450,24 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
             linear = false;
         }
     }
-    FS_UNLOCK(fs);
-    if (rc) {
-        free(had);
-        goto out;
+    if (rc == 0 && async) {
+        for (size_t i = 0; i < k; i++)
+            bl[i]->flushing = true;
+        in->inflight++;
+        fs->async_n++;
     }
+    FS_UNLOCK(fs);
+    if (rc)
+        goto out;
+    if (async)
+        pthread_rwlock_unlock(&in->io);
     rc = fs->kv->batch(fs->kv, QS_FS_DATA, ops, k);
+    if (async)
+        pthread_rwlock_wrlock(&in->io);
     FS_LOCK(fs);
     for (size_t i = 0; i < k; i++) {
         struct blk *b = bl[i];
+        b->flushing = false;
         if (ops[i].result != 0)
             continue;
         if (ops[i].key_len == 0) {
@@ -443,7 +477,7 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
                 continue;
             }
             uint64_t nk = qs_le64(ops[i].reply), old = 0;
-            int e = map_set(fs, in->ino, &in->m, b->idx, nk, b->len, &old);
+            int e = map_set(fs, in->ino, &in->m, b->idx, nk, len[i], &old);
             if (e) {
                 if (!rc)
                     rc = e == -ENOMEM ? QS_ENOMEM : QS_EIO;
@@ -458,33 +492,82 @@ int file_flush_locked(struct qs_fs *fs, struct inode *in)
             if (b->keyless && in->nnew)
                 in->nnew--;
             b->keyless = false;
+            if (cow[i])
+                b->cow = false; /* the new key is the one a cut asked for */
             inode_dirty(fs, in);
-        } else if (had[i] != b->len) {
+        } else if (had[i] != len[i]) {
             uint64_t same = qs_le64(ops[i].key);
-            if (map_set(fs, in->ino, &in->m, b->idx, same, b->len, NULL) != 0) {
+            if (map_set(fs, in->ino, &in->m, b->idx, same, len[i], NULL) != 0) {
                 if (!rc)
                     rc = QS_EIO;
                 continue;
             }
             inode_dirty(fs, in);
         }
+        if (b->gen != gen[i])
+            continue; /* written again meanwhile: the next write-back takes the new bytes */
         b->dirty = false;
         b->cow = false;
         in->ndirty--;
         atomic_fetch_sub(&fs->dirty_bytes, fs->bs);
     }
+    if (async) {
+        in->inflight--;
+        fs->async_n--;
+        pthread_cond_broadcast(&fs->flush_cv);
+    }
     FS_UNLOCK(fs);
-    free(had);
     atomic_fetch_add(linear ? &fs->c.lflush : &fs->c.rflush, 1);
     if (rc)
         rc = fs_errno(fs, rc, "writing blocks", in->ino);
 out:
     if (ops)
         fs_op_free(ops, k);
+    free(copy);
     free(bl);
     free(ops);
     free(keys);
+    free(had);
+    free(len);
+    free(gen);
+    free(cow);
     return rc;
+}
+
+/* Waits until no write-back of in runs without io (io held for writing; released while
+ * waiting, and no new such write-back starts meanwhile). */
+static void wait_inflight(struct qs_fs *fs, struct inode *in)
+{
+    FS_LOCK(fs);
+    while (in->inflight) {
+        in->sync_wait++;
+        FS_UNLOCK(fs);
+        pthread_rwlock_unlock(&in->io);
+        FS_LOCK(fs);
+        while (in->inflight)
+            pthread_cond_wait(&fs->flush_cv, &fs->mu);
+        FS_UNLOCK(fs);
+        pthread_rwlock_wrlock(&in->io);
+        FS_LOCK(fs);
+        in->sync_wait--;
+    }
+    FS_UNLOCK(fs);
+}
+
+int file_flush_locked(struct qs_fs *fs, struct inode *in)
+{
+    wait_inflight(fs, in);
+    return flush_blocks(fs, in, false);
+}
+
+/* A writer's write-back past flush_at (io held for writing): without io when another may
+ * start, else as before, with it. */
+static int flush_async(struct qs_fs *fs, struct inode *in)
+{
+    FS_LOCK(fs);
+    bool async = in->sync_wait == 0 && fs->async_n < ASYNC_MAX;
+    FS_UNLOCK(fs);
+    return async ? flush_blocks(fs, in, true) : file_flush_locked(fs, in);
 }
 
 int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf, size_t n,
@@ -547,12 +630,12 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
     }
     FS_UNLOCK(fs);
     if (rc == 0 &&
-        ((size_t)in->ndirty * fs->bs >= FLUSH_AT ||
+        ((size_t)in->ndirty * fs->bs >= fs->flush_at ||
          atomic_load(&fs->dirty_bytes) > fs->dirty_max) &&
         qs_now_ms() >= atomic_load(&fs->flush_retry_ms)) {
         /* the bytes are taken (cached) either way; a failed write-back is retried by the
          * timer, not by every write (which would resend everything each time) */
-        if (file_flush_locked(fs, in) != 0)
+        if (flush_async(fs, in) != 0)
             atomic_store(&fs->flush_retry_ms, qs_now_ms() + 1000);
     }
     cache_trim(fs, in, fs->cache_blocks);
@@ -622,6 +705,7 @@ int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size)
 {
     if (size > MAX_FILE_SIZE)
         return -EFBIG;
+    wait_inflight(fs, in); /* a cut must not race a write-back of the blocks it drops */
     FS_LOCK(fs);
     uint64_t old = in->a.size;
     FS_UNLOCK(fs);
@@ -666,6 +750,7 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
     if (rc)
         return rc;
     pthread_rwlock_wrlock(&in->io);
+    wait_inflight(fs, in);
     FS_LOCK(fs);
     uint64_t size = in->a.size;
     FS_UNLOCK(fs);

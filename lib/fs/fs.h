@@ -36,6 +36,7 @@ struct qs_fs_opts {
     uint32_t block_size;   /* for a new filesystem (default QS_FS_DEFAULT_BLOCK) */
     unsigned cache_blocks; /* clean blocks kept per open file (default 32) */
     size_t dirty_max;      /* dirty bytes before writers flush (default 64 MiB) */
+    size_t flush_at;       /* dirty bytes of one file that start its write-back (4 MiB) */
     unsigned commit_ms;    /* background commit period (default 1000; 0 = none) */
     bool no_mkfs;          /* refuse an empty namespace instead of creating a filesystem */
 };

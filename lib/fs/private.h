@@ -23,9 +23,11 @@ struct blk {
     uint8_t *data; /* block_size bytes; bytes past len are zero */
     uint32_t len;  /* bytes that exist (the stored value's length) */
     bool dirty;
+    bool flushing; /* in a write-back under way without io (file.c flush_async) */
     bool cow;      /* write under a new key (the old one is freed at commit): truncation */
     bool keyless;  /* dirty and counted in nnew: no key in the map yet */
     uint64_t used; /* LRU stamp */
+    uint32_t gen;  /* bumped by every change (mu): a write-back compares it */
     struct blk *next;
 };
 
@@ -70,6 +72,8 @@ struct inode {
     uint32_t bcap, nblk, ndirty;
     uint64_t tick;
     bool on_dlist;
+    unsigned inflight;   /* write-backs under way without io (mu) */
+    unsigned sync_wait;  /* threads waiting for them to end: no new one starts (mu) */
     struct inode *dnext; /* data-dirty list (mu) */
     struct inode *hnext; /* table chain (mu) */
 };
@@ -86,6 +90,7 @@ struct qs_fs {
     uint32_t bs;
     unsigned cache_blocks;
     size_t dirty_max;
+    size_t flush_at; /* dirty bytes of one file that start a write-back (file.c) */
     pthread_mutex_t mu;
     pthread_mutex_t commit_mu;
     struct inode **itab;
@@ -102,6 +107,8 @@ struct qs_fs {
     bool bg_running, bg_stop;
     pthread_cond_t bg_cv;
     unsigned commit_ms;
+    pthread_cond_t flush_cv; /* an inode's inflight dropped (mu) */
+    unsigned async_n;        /* write-backs under way without io, all files (mu) */
     atomic_size_t dirty_bytes, cached_bytes;
     atomic_int_fast64_t flush_retry_ms; /* writers do not write back before (after a failure) */
     struct {

@@ -75,9 +75,18 @@ class Mount:
             return ""
 
     def unmount(self):
-        if is_mounted(self.path):
-            subprocess.run(["fusermount3", "-u", self.path], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=60)
+        """fusermount3 -u; a mount still busy a moment after its last close (the kernel's
+        release of a file is asynchronous) is tried again, for up to 10 s."""
+        deadline = time.monotonic() + 10
+        while is_mounted(self.path):
+            r = subprocess.run(["fusermount3", "-u", self.path], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=60)
+            if r.returncode == 0 or not is_mounted(self.path):
+                break
+            self.unmount_error = r.stderr.decode("utf-8", "replace").strip()
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
 
     def stop(self, timeout=60):
         """Unmounts cleanly; returns zdbfs's exit status."""
@@ -88,6 +97,8 @@ class Mount:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill9()
+            raise AssertionError("zdbfs did not exit within %d s of its unmount (%s)" %
+                                 (timeout, getattr(self, "unmount_error", "unmounted")))
         rc = self.proc.returncode
         self.proc = None
         if is_mounted(self.path):
