@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/flush.h"
+#include "util/sys.h"
 #include "util/err.h"
 
 #define FUSE_SUPER_MAGIC     0x65735546L
@@ -119,27 +120,13 @@ int zsd_flush_mount(struct zsd_flush **last, const char *mountpoint, int64_t tim
     }
     pthread_detach(t);
     *last = f;
-    struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += timeout_ms / 1000;
-    end.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (end.tv_nsec >= 1000000000L)
-        end.tv_sec++, end.tv_nsec -= 1000000000L;
+    int64_t end = qs_now_ms() + timeout_ms;
     pthread_mutex_lock(&f->mu);
-    while (!f->done && !(stop && atomic_load(stop))) {
-        /* in slices, so that a stop is seen */
-        struct timespec now, slice;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
-            break;
-        slice = now;
-        slice.tv_nsec += 200000000L;
-        if (slice.tv_nsec >= 1000000000L)
-            slice.tv_sec++, slice.tv_nsec -= 1000000000L;
-        if (slice.tv_sec > end.tv_sec ||
-            (slice.tv_sec == end.tv_sec && slice.tv_nsec > end.tv_nsec))
-            slice = end;
-        pthread_cond_timedwait(&f->cond, &f->mu, &slice);
+    for (int64_t now; !f->done && !(stop && atomic_load(stop)) && (now = qs_now_ms()) < end;) {
+        /* in slices of 200 ms, so that a stop is seen */
+        int64_t until = now + 200 < end ? now + 200 : end;
+        struct timespec ts = {until / 1000, (long)(until % 1000) * 1000000L};
+        pthread_cond_timedwait(&f->cond, &f->mu, &ts);
     }
     int rc = f->done ? f->rc : 0;
     bool done = f->done;
