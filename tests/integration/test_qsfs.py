@@ -410,9 +410,19 @@ class QsfsTest(unittest.TestCase):
                     done[rel] = hashlib.sha256(data).hexdigest()
                     i += 1
 
+            def wait_for(n, what):
+                # bounded: a loaded machine (CI runs tests side by side) may take seconds
+                # for the first fsync'd file, so the test waits for it rather than guessing
+                for _ in range(600):
+                    if len(done) >= n or not t.is_alive():
+                        break
+                    time.sleep(0.05)
+                self.assertGreaterEqual(len(done), n, "%s (victim %s)\n%s" % (what, victim, f.logs()))
+
             t = threading.Thread(target=writer, daemon=True)
             t.start()
-            time.sleep(rnd.uniform(0.3, 1.0))
+            wait_for(1, "no file fsync'd before the kill")
+            time.sleep(rnd.uniform(0.0, 0.7))
             if rnd.random() < 0.5:
                 f.rotate()
             f.kill9(victim)
@@ -420,11 +430,15 @@ class QsfsTest(unittest.TestCase):
                 stop.set()  # its mount is dead until `qsfs up`
                 t.join(60)
             rc, out = f.qsfs("up")
-            time.sleep(0.3)
+            if victim == "zdbfs":
+                stop.clear()
+                t = threading.Thread(target=writer, daemon=True)
+                t.start()
+            # the mount takes writes again after the restart
+            wait_for(len(done) + 1, "no file fsync'd after `qsfs up`")
             stop.set()
             t.join(60)
             self.assertFalse(t.is_alive())
-            self.assertGreater(len(done), 0)
             sums.update(done)
             self.assertEqual(check_tree(f.mnt, sums), [], "after kill -9 of %s\n%s" % (victim, f.logs()))
         rc, out = f.qsfs("down")
