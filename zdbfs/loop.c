@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@ struct loop {
     struct fuse_session *se;
     int fd;
     unsigned spin_us;
+    bool batch_reads;
     atomic_int spinner; /* 1 while a thread polls */
     atomic_int error;
 };
@@ -43,15 +45,31 @@ static void wait_readable(struct loop *l, int64_t last)
     (void)poll(&p, 1, 200); /* wakes now and then to see whether the session exited */
 }
 
+/* True when buf holds a FUSE_READ request. */
+static bool is_read(const struct fuse_buf *buf)
+{
+    struct fuse_in_header h;
+    if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof h)
+        return false;
+    memcpy(&h, buf->mem, sizeof h);
+    return h.opcode == FUSE_READ;
+}
+
 static void *worker(void *arg)
 {
     struct loop *l = arg;
     struct fuse_buf buf;
     memset(&buf, 0, sizeof buf);
     int64_t last = now_us();
+    zdbfs_ops_hold_reads(l->batch_reads);
     while (!fuse_session_exited(l->se)) {
         int res = fuse_session_receive_buf(l->se, &buf);
         if (res == -EAGAIN) {
+            if (zdbfs_ops_reads_held()) {
+                zdbfs_ops_flush_reads(); /* nothing else waits: answer the held reads */
+                last = now_us();
+                continue;
+            }
             wait_readable(l, last);
             continue;
         }
@@ -63,16 +81,20 @@ static void *worker(void *arg)
             fuse_session_exit(l->se);
             break;
         }
+        if (zdbfs_ops_reads_held() && !is_read(&buf))
+            zdbfs_ops_flush_reads();
         fuse_session_process_buf(l->se, &buf);
         last = now_us();
     }
+    zdbfs_ops_hold_reads(false); /* answers what is held */
     free(buf.mem);
     return NULL;
 }
 
-int zdbfs_loop(struct fuse_session *se, unsigned threads, unsigned spin_us)
+int zdbfs_loop(struct fuse_session *se, unsigned threads, unsigned spin_us, bool batch_reads)
 {
-    struct loop l = {.se = se, .fd = fuse_session_fd(se), .spin_us = spin_us};
+    struct loop l = {
+        .se = se, .fd = fuse_session_fd(se), .spin_us = spin_us, .batch_reads = batch_reads};
     int fl = fcntl(l.fd, F_GETFL);
     if (fl < 0 || fcntl(l.fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;

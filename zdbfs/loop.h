@@ -14,6 +14,7 @@
 #include "ops.h"
 
 /* Runs until the session exits; returns 0 or a negative errno. */
-int zdbfs_loop(struct fuse_session *se, unsigned threads, unsigned spin_us);
+/* batch_reads: reads that wait together fetch their blocks in one batch (ops.h). */
+int zdbfs_loop(struct fuse_session *se, unsigned threads, unsigned spin_us, bool batch_reads);
 
 #endif

@@ -34,7 +34,8 @@ struct opts {
     int port;
     struct nsopt ns[3];
     char *size, *logfile, *blocksize, *flushsize;
-    int autons, background, nocache, cachesize, timeout_ms, conns, commit_ms, nowriteback, spin_us;
+    int autons, background, nocache, cachesize, timeout_ms, conns, commit_ms, nowriteback, spin_us,
+        nobatch;
     int version, help;
 };
 
@@ -74,6 +75,7 @@ static const struct fuse_opt optspec[] = {
     {"background", offsetof(struct opts, background), 1},
     {"nocache", offsetof(struct opts, nocache), 1},
     {"nowriteback", offsetof(struct opts, nowriteback), 1},
+    {"nobatch", offsetof(struct opts, nobatch), 1},
     {"-V", offsetof(struct opts, version), 1},
     {"--version", offsetof(struct opts, version), 1},
     {"-h", offsetof(struct opts, help), 1},
@@ -115,6 +117,7 @@ static void usage(const char *prog)
            "conns=N          connections per namespace (default 8)\n"
            "commit=MS        background commit period (default 1000)\n"
            "spin=US          poll the FUSE device this long before sleeping (default 0)\n"
+           "nobatch          each read fetches its own blocks (no batch of waiting reads)\n"
            "blocksize=BYTES  block size of a new filesystem (default 32K)\n"
            "flushsize=BYTES  dirty bytes of one file that start its write-back (default 4M)\n"
            "plus FUSE options: allow_other, ro, max_threads=N, ...\n",
@@ -346,7 +349,7 @@ int main(int argc, char **argv)
         rc = fuse_session_loop(se);
     } else {
         rc = zdbfs_loop(se, fo.max_threads && fo.max_threads != 10 ? fo.max_threads : 6,
-                        o.spin_us > 0 ? (unsigned)o.spin_us : 0);
+                        o.spin_us > 0 ? (unsigned)o.spin_us : 0, !o.nobatch);
         if (rc == -ENODEV)
             rc = 0;
     }

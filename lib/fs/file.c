@@ -23,7 +23,7 @@ static uint32_t bslot(const struct inode *in, uint64_t idx)
     return (uint32_t)((idx * 0x9E3779B97F4A7C15ull) >> 32) & (in->bcap - 1);
 }
 
-static struct blk *cache_find(struct inode *in, uint64_t idx)
+struct blk *file_cache_find(struct inode *in, uint64_t idx)
 {
     if (!in->bcap)
         return NULL;
@@ -33,7 +33,7 @@ static struct blk *cache_find(struct inode *in, uint64_t idx)
     return NULL;
 }
 
-static int cache_insert(struct inode *in, struct blk *b)
+int file_cache_insert(struct inode *in, struct blk *b)
 {
     if (in->nblk + 1 > in->bcap) {
         uint32_t nc = in->bcap ? in->bcap * 2 : 16;
@@ -68,7 +68,7 @@ static int mget(struct qs_fs *fs, struct inode *in, uint64_t idx, uint64_t *key,
     return map_get(fs, in->ino, &in->m, idx, key, len);
 }
 
-static uint64_t mkey(struct qs_fs *fs, struct inode *in, uint64_t idx, int *rc)
+uint64_t file_mkey(struct qs_fs *fs, struct inode *in, uint64_t idx, int *rc)
 {
     uint64_t k;
     uint32_t l;
@@ -106,7 +106,7 @@ void file_drop_cache(struct qs_fs *fs, struct inode *in)
 }
 
 /* Drops clean blocks, least recently used first, until at most keep clean remain. */
-static void cache_trim(struct qs_fs *fs, struct inode *in, unsigned keep)
+void file_cache_trim(struct qs_fs *fs, struct inode *in, unsigned keep)
 {
     while (in->nblk - in->ndirty > keep) {
         struct blk *old = NULL;
@@ -151,8 +151,8 @@ static int blk_fill(struct qs_fs *fs, struct inode *in, struct blk *b, const uin
 
 /* Fetches the given blocks (keys non-zero) in one batch into new blocks out[i] that are
  * not in the cache yet. */
-static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n,
-                      struct blk **out)
+int file_fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n,
+                    struct blk **out)
 {
     if (n == 0)
         return 0;
@@ -216,7 +216,7 @@ static int fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, s
     return rc;
 }
 
-static void blk_discard(struct qs_fs *fs, struct blk *b)
+void file_blk_discard(struct qs_fs *fs, struct blk *b)
 {
     atomic_fetch_sub(&fs->cached_bytes, fs->bs);
     free(b->data);
@@ -230,19 +230,19 @@ static int fetch_blocks(struct qs_fs *fs, struct inode *in, const uint64_t *idx,
     int rc = 0;
     for (size_t o = 0; o < n && rc == 0; o += 64) {
         size_t m = n - o < 64 ? n - o : 64;
-        rc = fetch_into(fs, in, idx + o, m, got);
+        rc = file_fetch_into(fs, in, idx + o, m, got);
         for (size_t i = 0; i < m && rc == 0; i++)
-            if (cache_insert(in, got[i]) != 0) {
+            if (file_cache_insert(in, got[i]) != 0) {
                 rc = -ENOMEM;
                 for (size_t j = i; j < m; j++)
-                    blk_discard(fs, got[j]);
+                    file_blk_discard(fs, got[j]);
             }
     }
     return rc;
 }
 
 /* Pins the regular file ino (mu taken and released). */
-static int pin_file(struct qs_fs *fs, uint64_t ino, struct inode **out)
+int file_pin(struct qs_fs *fs, uint64_t ino, struct inode **out)
 {
     FS_LOCK(fs);
     int rc = inode_get(fs, ino, out);
@@ -256,86 +256,11 @@ static int pin_file(struct qs_fs *fs, uint64_t ino, struct inode **out)
     return rc;
 }
 
-static void unpin_file(struct qs_fs *fs, struct inode *in)
+void file_unpin(struct qs_fs *fs, struct inode *in)
 {
     FS_LOCK(fs);
     inode_unpin(fs, in);
     FS_UNLOCK(fs);
-}
-
-int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *buf, size_t *got)
-{
-    *got = 0;
-    struct inode *in;
-    int rc = pin_file(fs, ino, &in);
-    if (rc)
-        return rc;
-    /* readers share io (the map and sizes do not change under them); the cache itself is
-     * guarded by cmu, released while blocks are fetched, so reads of one file overlap */
-    pthread_rwlock_rdlock(&in->io);
-    FS_LOCK(fs);
-    uint64_t size = in->a.size;
-    FS_UNLOCK(fs);
-    if (off >= size || n == 0)
-        goto out;
-    uint64_t end = off + n < size ? off + n : size;
-    uint64_t first = off / fs->bs, last = (end - 1) / fs->bs;
-    for (uint64_t w = first; w <= last && rc == 0; w += 64) {
-        uint64_t wend = last - w < 63 ? last : w + 63;
-        uint64_t want[64];
-        struct blk *fetched[64];
-        size_t nw = 0;
-        pthread_mutex_lock(&in->cmu);
-        for (uint64_t i = w; i <= wend; i++) {
-            if (cache_find(in, i)) {
-                atomic_fetch_add(&fs->c.hit, 1);
-            } else if (mkey(fs, in, i, &rc)) {
-                atomic_fetch_add(&fs->c.miss, 1);
-                want[nw++] = i;
-            }
-        }
-        pthread_mutex_unlock(&in->cmu);
-        if (rc == 0)
-            rc = fetch_into(fs, in, want, nw, fetched);
-        if (rc)
-            break;
-        pthread_mutex_lock(&in->cmu);
-        for (size_t i = 0; i < nw; i++) {
-            if (cache_find(in, want[i]) || cache_insert(in, fetched[i]) != 0)
-                blk_discard(fs, fetched[i]); /* another reader was first (or no memory) */
-        }
-        for (uint64_t i = w; i <= wend; i++) {
-            uint64_t bstart = i * fs->bs;
-            uint64_t s = off > bstart ? off - bstart : 0;
-            uint64_t e = end - bstart < fs->bs ? end - bstart : fs->bs;
-            uint8_t *dst = buf + (bstart + s - off);
-            struct blk *b = cache_find(in, i);
-            if (!b) {
-                size_t k = 0;
-                while (k < nw && want[k] != i)
-                    k++;
-                if (k < nw) { /* fetched but not cached: no memory for the table */
-                    rc = -ENOMEM;
-                    break;
-                }
-                memset(dst, 0, e - s);
-                continue;
-            }
-            b->used = ++in->tick;
-            memcpy(dst, b->data + s, e - s); /* bytes past b->len are zeros */
-        }
-        cache_trim(fs, in, fs->cache_blocks);
-        pthread_mutex_unlock(&in->cmu);
-    }
-    if (rc == 0) {
-        *got = end - off;
-        atomic_fetch_add(&fs->c.rbytes, *got);
-    }
-out:
-    map_trim(&in->m);
-    pthread_rwlock_unlock(&in->io);
-    unpin_file(fs, in);
-    return rc;
 }
 
 /* Marks b dirty (io and mu held). */
@@ -348,7 +273,7 @@ static void blk_dirty(struct qs_fs *fs, struct inode *in, struct blk *b)
     in->ndirty++;
     atomic_fetch_add(&fs->dirty_bytes, fs->bs);
     int ignored = 0; /* only st_blocks' count depends on it */
-    b->keyless = mkey(fs, in, b->idx, &ignored) == 0 && ignored == 0;
+    b->keyless = file_mkey(fs, in, b->idx, &ignored) == 0 && ignored == 0;
     in->nnew += b->keyless;
     if (!in->on_dlist) {
         in->on_dlist = true;
@@ -360,17 +285,17 @@ static void blk_dirty(struct qs_fs *fs, struct inode *in, struct blk *b)
 /* The cached block idx, read from the store first unless whole (io held). */
 static int blk_get(struct qs_fs *fs, struct inode *in, uint64_t idx, bool whole, struct blk **out)
 {
-    struct blk *b = cache_find(in, idx);
+    struct blk *b = file_cache_find(in, idx);
     if (b) {
         *out = b;
         return 0;
     }
     int rc = 0;
-    if (!whole && mkey(fs, in, idx, &rc)) {
+    if (!whole && file_mkey(fs, in, idx, &rc)) {
         rc = fetch_blocks(fs, in, &idx, 1);
         if (rc)
             return rc;
-        *out = cache_find(in, idx);
+        *out = file_cache_find(in, idx);
         return 0;
     }
     if (rc)
@@ -378,7 +303,7 @@ static int blk_get(struct qs_fs *fs, struct inode *in, uint64_t idx, bool whole,
     b = blk_new(fs, idx);
     if (!b)
         return -ENOMEM;
-    if (cache_insert(in, b)) {
+    if (file_cache_insert(in, b)) {
         atomic_fetch_sub(&fs->cached_bytes, fs->bs);
         free(b->data);
         free(b);
@@ -574,7 +499,7 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
                 bool append, uint64_t *written_at)
 {
     struct inode *in;
-    int rc = pin_file(fs, ino, &in);
+    int rc = file_pin(fs, ino, &in);
     if (rc)
         return rc;
     pthread_rwlock_wrlock(&in->io);
@@ -638,11 +563,11 @@ int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf
         if (flush_async(fs, in) != 0)
             atomic_store(&fs->flush_retry_ms, qs_now_ms() + 1000);
     }
-    cache_trim(fs, in, fs->cache_blocks);
+    file_cache_trim(fs, in, fs->cache_blocks);
 out:
     map_trim(&in->m);
     pthread_rwlock_unlock(&in->io);
-    unpin_file(fs, in);
+    file_unpin(fs, in);
     return rc;
 }
 
@@ -660,7 +585,7 @@ static int zero_part(struct qs_fs *fs, struct inode *in, uint64_t idx, uint32_t 
     if (cut) {
         if (b->len > s)
             b->len = s;
-        if (mkey(fs, in, idx, &rc))
+        if (file_mkey(fs, in, idx, &rc))
             b->cow = true;
     }
     if (rc == 0)
@@ -690,7 +615,7 @@ static int free_blocks(struct qs_fs *fs, struct inode *in, uint64_t from, uint64
     FS_LOCK(fs);
     for (uint64_t i = from; i < to && i < in->m.nkeys && rc == 0; i++) {
         uint64_t old = 0;
-        if (!mkey(fs, in, i, &rc))
+        if (!file_mkey(fs, in, i, &rc))
             continue;
         rc = map_set(fs, in->ino, &in->m, i, 0, 0, &old);
         if (rc == 0 && old && keyvec_push(&fs->free_data, old))
@@ -721,8 +646,8 @@ int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size)
             return rc;
         if (size % fs->bs) {
             uint64_t idx = size / fs->bs;
-            struct blk *b = cache_find(in, idx);
-            if (b || mkey(fs, in, idx, &rc))
+            struct blk *b = file_cache_find(in, idx);
+            if (b || file_mkey(fs, in, idx, &rc))
                 rc = zero_part(fs, in, idx, (uint32_t)(size % fs->bs), fs->bs, true);
             if (rc)
                 return rc;
@@ -746,7 +671,7 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
     if (off > MAX_FILE_SIZE || len > MAX_FILE_SIZE - off)
         return -EFBIG;
     struct inode *in;
-    int rc = pin_file(fs, ino, &in);
+    int rc = file_pin(fs, ino, &in);
     if (rc)
         return rc;
     pthread_rwlock_wrlock(&in->io);
@@ -763,7 +688,7 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
             uint64_t e = zend < bend ? zend : bend;
             if (pos % bs == 0 && (e == bend || e == size))
                 rc = free_blocks(fs, in, idx, idx + 1);
-            else if (cache_find(in, idx) || mkey(fs, in, idx, &rc))
+            else if (file_cache_find(in, idx) || file_mkey(fs, in, idx, &rc))
                 rc = zero_part(fs, in, idx, (uint32_t)(pos % bs), (uint32_t)(e - idx * bs), false);
             pos = e;
         }
@@ -777,20 +702,20 @@ int qs_fs_fallocate(struct qs_fs *fs, uint64_t ino, int mode, uint64_t off, uint
     }
     FS_UNLOCK(fs);
     pthread_rwlock_unlock(&in->io);
-    unpin_file(fs, in);
+    file_unpin(fs, in);
     return rc;
 }
 
 int qs_fs_flush(struct qs_fs *fs, uint64_t ino)
 {
     struct inode *in;
-    int rc = pin_file(fs, ino, &in);
+    int rc = file_pin(fs, ino, &in);
     if (rc)
         return rc == -EISDIR || rc == -EINVAL ? 0 : rc;
     pthread_rwlock_wrlock(&in->io);
     rc = file_flush_locked(fs, in);
     pthread_rwlock_unlock(&in->io);
-    unpin_file(fs, in);
+    file_unpin(fs, in);
     return rc;
 }
 
@@ -822,7 +747,7 @@ int qs_fs_release(struct qs_fs *fs, uint64_t ino)
         if (in->a.nlink > 0)
             frc = file_flush_locked(fs, in);
         if (last && frc == 0)
-            cache_trim(fs, in, 0);
+            file_cache_trim(fs, in, 0);
         pthread_rwlock_unlock(&in->io);
     }
     FS_LOCK(fs);

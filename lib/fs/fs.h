@@ -106,6 +106,18 @@ int qs_fs_sync(struct qs_fs *fs) QS_MUST_CHECK;
 /* Reads up to n bytes at off into buf; *got is what was read (short at end of file). */
 int qs_fs_read(struct qs_fs *fs, uint64_t ino, uint64_t off, size_t n, uint8_t *buf,
                size_t *got) QS_MUST_CHECK;
+/* Several reads of one file (the FUSE requests that were waiting together): the blocks
+ * they need are fetched in one batch when they fit in the file's cache. Each range gets
+ * its own got and rc (a negative errno); returns non-zero when ino is no file or its inode
+ * cannot be loaded. */
+struct qs_fs_rd {
+    uint64_t off;
+    size_t n;
+    uint8_t *buf;
+    size_t got;
+    int rc;
+};
+int qs_fs_read_many(struct qs_fs *fs, uint64_t ino, struct qs_fs_rd *r, size_t n) QS_MUST_CHECK;
 int qs_fs_write(struct qs_fs *fs, uint64_t ino, uint64_t off, const uint8_t *buf, size_t n,
                 bool append, uint64_t *written_at) QS_MUST_CHECK;
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,

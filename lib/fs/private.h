@@ -156,6 +156,17 @@ int dir_add(struct dir *d, const char *name, size_t len, uint64_t ino, mode_t mo
 void file_drop_cache(struct qs_fs *fs, struct inode *in);                    /* io held */
 int file_flush_locked(struct qs_fs *fs, struct inode *in);                   /* io held */
 int file_truncate_locked(struct qs_fs *fs, struct inode *in, uint64_t size); /* io held */
+/* the block cache, shared with read.c: cmu held for find, insert, trim; mkey gives a
+ * block's value key (0: a hole) with *rc set on a map error */
+struct blk *file_cache_find(struct inode *in, uint64_t idx);
+int file_cache_insert(struct inode *in, struct blk *b);
+void file_cache_trim(struct qs_fs *fs, struct inode *in, unsigned keep);
+uint64_t file_mkey(struct qs_fs *fs, struct inode *in, uint64_t idx, int *rc);
+int file_fetch_into(struct qs_fs *fs, struct inode *in, const uint64_t *idx, size_t n,
+                    struct blk **out); /* io held, cmu not */
+void file_blk_discard(struct qs_fs *fs, struct blk *b);
+int file_pin(struct qs_fs *fs, uint64_t ino, struct inode **out); /* a regular file */
+void file_unpin(struct qs_fs *fs, struct inode *in);
 
 /* commit.c */
 int fs_commit(struct qs_fs *fs);

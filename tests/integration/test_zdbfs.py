@@ -112,6 +112,57 @@ class TestData(ZdbfsCase):
         os.close(fd)
         self.assertEqual(os.path.getsize(p), 0)
 
+    def test_parallel_direct_reads(self):
+        # many O_DIRECT reads at once, which the loop takes together and fetches in one
+        # batch, beside a writer of another file: every read gets its own bytes
+        import mmap
+        import threading
+        for opts in ([], ["nobatch"]):
+            m = self.mount(*opts)
+            rnd = random.Random(5)
+            data = rnd.randbytes(8 << 20)
+            p = os.path.join(m.path, "big")
+            with open(p, "wb") as f:
+                f.write(data)
+            self.assertEqual(m.stop(), 0)
+            m = self.mount(*opts)  # cold: nothing cached
+            p = os.path.join(m.path, "big")
+            errors = []
+
+            def reader(seed):
+                r = random.Random(seed)
+                buf = mmap.mmap(-1, 65536)
+                fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+                try:
+                    for _ in range(150):
+                        n = r.choice([4096, 8192, 65536])
+                        off = r.randrange(0, (len(data) - n) // 4096 + 2) * 4096
+                        got = os.preadv(fd, [memoryview(buf)[:n]], off)
+                        want = data[off:off + n]
+                        if got != len(want) or buf[:got] != want:
+                            errors.append((off, n, got))
+                finally:
+                    os.close(fd)
+                    buf.close()
+
+            def writer():
+                with open(os.path.join(m.path, "other"), "wb") as f:
+                    for i in range(64):
+                        f.write(bytes([i]) * 65536)
+                        f.flush()
+
+            ts = [threading.Thread(target=reader, args=(i,)) for i in range(12)]
+            ts.append(threading.Thread(target=writer))
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(120)
+            self.assertFalse(any(t.is_alive() for t in ts), opts)
+            self.assertEqual(errors, [], opts)
+            with open(os.path.join(m.path, "other"), "rb") as f:
+                self.assertEqual(f.read(), b"".join(bytes([i]) * 65536 for i in range(64)))
+            self.assertEqual(m.stop(), 0)
+
     def test_fsynced_data_survives_kill9(self):
         m = self.mount()
         rnd = random.Random(5)

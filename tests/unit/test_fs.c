@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <linux/falloc.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -730,6 +732,181 @@ static void test_store_failure(void **state)
     kv->free(kv);
 }
 
+/* A store that counts the batches sent to each namespace (over the memory one). */
+struct counting_kv {
+    struct qs_fs_kv base;
+    struct qs_fs_kv *inner;
+    unsigned batches[3];
+    unsigned delay_us; /* before each data batch: a slow store widens races */
+};
+
+static int counting_batch(struct qs_fs_kv *kv, enum qs_fs_ns ns, struct qs_zdb_op *ops, size_t n)
+{
+    struct counting_kv *c = (struct counting_kv *)kv;
+    c->batches[ns]++;
+    if (c->delay_us && ns == QS_FS_DATA)
+        usleep(c->delay_us);
+    return c->inner->batch(c->inner, ns, ops, n);
+}
+
+static int counting_usage(struct qs_fs_kv *kv, enum qs_fs_ns ns, struct qs_fs_nsusage *out)
+{
+    struct counting_kv *c = (struct counting_kv *)kv;
+    return c->inner->usage(c->inner, ns, out);
+}
+
+static void counting_free(struct qs_fs_kv *kv)
+{
+    (void)kv;
+}
+
+static struct qs_fs *mount_cache(struct qs_fs_kv *kv, unsigned cache_blocks)
+{
+    struct qs_fs_opts o = {.kv = kv, .block_size = 4096, .cache_blocks = cache_blocks};
+    struct qs_fs *fs = NULL;
+    assert_int_equal(qs_fs_open(&fs, &o), 0);
+    return fs;
+}
+
+/* Several ranges of one file read together: right bytes for each (holes, a short last
+ * block, past the end), the missing blocks in one batch when they fit the cache, each
+ * range on its own when they do not, a store failure given to every range. */
+static void test_read_many(void **state)
+{
+    struct counting_kv c = {.base = {counting_batch, counting_usage, counting_free}};
+    assert_int_equal(qs_fs_kv_mem_new(&c.inner), 0);
+    struct qs_fs *fs = mount_cache(&c.base, 16);
+    uint64_t f = mkfile(fs, R, "f", NULL);
+    enum { SIZE = 9 * 4096 + 2000 };
+    static uint8_t want[SIZE];
+    for (size_t i = 0; i < SIZE; i++)
+        want[i] = (uint8_t)(i * 7 + i / 4096);
+    assert_int_equal(qs_fs_write(fs, f, 0, want, SIZE, false, NULL), 0);
+    assert_int_equal(
+        qs_fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * 4096, 4096), 0);
+    memset(want + 5 * 4096, 0, 4096);
+    struct stat st;
+    assert_int_equal(qs_fs_mkdir(fs, R, "d", 0755, 0, 0, &st), 0);
+    uint64_t d = st.st_ino;
+    assert_int_equal(qs_fs_close(fs), 0);
+
+    static const struct {
+        uint64_t off;
+        size_t n, got;
+    } ranges[] = {
+        {0, 100, 100},               /* block 0 */
+        {2 * 4096 + 10, 5000, 5000}, /* blocks 2 and 3 */
+        {5 * 4096 - 50, 200, 200},   /* into the hole */
+        {SIZE - 10, 100, 10},        /* the short last block, cut at the end */
+        {SIZE + 10, 10, 0},          /* past the end */
+        {3 * 4096, 0, 0},            /* nothing */
+        {2 * 4096 + 4000, 300, 300}, /* blocks 2 and 3 again */
+    };
+    enum { N = sizeof ranges / sizeof ranges[0] };
+    static uint8_t bufs[N][8192];
+    struct qs_fs_rd r[N];
+    for (unsigned cache = 16; cache >= 1; cache = cache == 16 ? 2 : cache - 1) {
+        fs = mount_cache(&c.base, cache);
+        for (unsigned j = 0; j < N; j++) {
+            memset(bufs[j], 0xee, sizeof bufs[j]);
+            r[j] = (struct qs_fs_rd){.off = ranges[j].off, .n = ranges[j].n, .buf = bufs[j]};
+        }
+        unsigned before = c.batches[QS_FS_DATA];
+        assert_int_equal(qs_fs_read_many(fs, f, r, N), 0);
+        unsigned fetches = c.batches[QS_FS_DATA] - before;
+        for (unsigned j = 0; j < N; j++) {
+            assert_int_equal(r[j].rc, 0);
+            assert_int_equal(r[j].got, ranges[j].got);
+            assert_memory_equal(bufs[j], want + ranges[j].off, ranges[j].got);
+            assert_int_equal(bufs[j][ranges[j].got], 0xee); /* nothing past got */
+        }
+        /* blocks 0, 2, 3, 4, 9 are missing: one batch when they fit, else one per range */
+        if (cache == 16)
+            assert_int_equal(fetches, 1);
+        else
+            assert_true(fetches >= 4);
+        assert_int_equal(qs_fs_close(fs), 0);
+    }
+
+    /* the store fails: every range says so, and the next read works */
+    fs = mount_cache(&c.base, 16);
+    for (unsigned j = 0; j < N; j++)
+        r[j] = (struct qs_fs_rd){.off = ranges[j].off, .n = ranges[j].n, .buf = bufs[j]};
+    assert_int_equal(qs_fs_getattr(fs, f, &st), 0); /* the inode is loaded, its blocks not */
+    qs_fs_kv_mem_fail_after(c.inner, 0);
+    assert_int_equal(qs_fs_read_many(fs, f, r, N), 0);
+    for (unsigned j = 0; j < N; j++)
+        if (ranges[j].got)
+            assert_int_equal(r[j].rc, -EIO);
+    qs_fs_kv_mem_fail_after(c.inner, -1);
+    assert_int_equal(qs_fs_read_many(fs, f, r, N), 0);
+    for (unsigned j = 0; j < N; j++) {
+        assert_int_equal(r[j].rc, 0);
+        assert_memory_equal(bufs[j], want + ranges[j].off, ranges[j].got);
+    }
+    assert_int_equal(qs_fs_read_many(fs, d, r, N), -EISDIR);
+    assert_int_equal(qs_fs_read_many(fs, 999999, r, N), -ESTALE);
+    fsck(fs);
+    assert_int_equal(qs_fs_close(fs), 0);
+    c.inner->free(c.inner);
+}
+
+struct reader_arg {
+    struct qs_fs *fs;
+    uint64_t ino;
+    const uint8_t *want;
+    size_t size;
+    unsigned seed, bad;
+};
+
+static void *reader(void *p)
+{
+    struct reader_arg *a = p;
+    uint8_t out[3 * 4096];
+    unsigned s = a->seed;
+    for (int k = 0; k < 1000; k++) {
+        s = s * 1103515245u + 12345u;
+        uint64_t off = (s >> 8) % a->size;
+        size_t n = 1 + (s >> 4) % sizeof out, got;
+        if (qs_fs_read(a->fs, a->ino, off, n, out, &got) != 0 ||
+            got != (off + n <= a->size ? n : a->size - off) || memcmp(out, a->want + off, got) != 0)
+            a->bad++;
+    }
+    return NULL;
+}
+
+/* Readers of one file at once, over a cache far smaller than what they read: a block one
+ * of them found cached may be trimmed by another before it is copied (this read zeros). */
+static void test_concurrent_readers(void **state)
+{
+    struct counting_kv c = {.base = {counting_batch, counting_usage, counting_free}};
+    assert_int_equal(qs_fs_kv_mem_new(&c.inner), 0);
+    struct qs_fs *fs = mount_cache(&c.base, 2);
+    uint64_t f = mkfile(fs, R, "f", NULL);
+    enum { SIZE = 40 * 4096 + 100 };
+    static uint8_t want[SIZE];
+    for (size_t i = 0; i < SIZE; i++)
+        want[i] = (uint8_t)(1 + i % 251); /* no zero byte: a block read as a hole shows */
+    assert_int_equal(qs_fs_write(fs, f, 0, want, SIZE, false, NULL), 0);
+    assert_int_equal(qs_fs_close(fs), 0);
+    fs = mount_cache(&c.base, 2); /* nothing cached */
+    c.delay_us = 50;
+    pthread_t t[6];
+    struct reader_arg a[6];
+    for (unsigned i = 0; i < 6; i++) {
+        a[i] = (struct reader_arg){.fs = fs, .ino = f, .want = want, .size = SIZE, .seed = i};
+        assert_int_equal(pthread_create(&t[i], NULL, reader, &a[i]), 0);
+    }
+    unsigned bad = 0;
+    for (unsigned i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        bad += a[i].bad;
+    }
+    assert_int_equal(bad, 0);
+    assert_int_equal(qs_fs_close(fs), 0);
+    c.inner->free(c.inner);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -745,6 +922,8 @@ int main(void)
         cmocka_unit_test(test_dirty_memory_bounded),
         cmocka_unit_test(test_write_during_writeback),
         cmocka_unit_test(test_block_map_pages_bounded),
+        cmocka_unit_test(test_read_many),
+        cmocka_unit_test(test_concurrent_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
