@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """zdbfs next to ext4, side by side in one run (ratios; the machine is shared and noisy).
 
-    bench/zdbfs/bench.py [--build build-rel] [--dir /var/tmp] [--quick]
+    bench/zdbfs/bench.py [--build build-rel] [--dir /var/tmp] [--quick] [--opts nobatch,...]
 
 Starts a zdb (its files under --dir, on the same disk as the ext4 directory) and a zdbfs
 mount, then runs on both: dd write of 1 GiB (bs=1M, conv=fsync), dd read cold (caches
@@ -97,6 +97,7 @@ def main():
     ap.add_argument("--build", default="build-rel")
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--opts", default="", help="more zdbfs -o options, comma-separated (A/B runs)")
     a = ap.parse_args()
     zdbtest.BUILD_DIR = os.path.abspath(a.build)
     gib = 256 if a.quick else 1024
@@ -110,7 +111,7 @@ def main():
     make_tar(tarball, nsmall)
     z = zdbtest.Zdb(tmpdir=os.path.join(work, "zdb"))
     z.start()
-    m = zdbfstest.Mount(z, work, ["autons"])
+    m = zdbfstest.Mount(z, work, ["autons"] + [o for o in a.opts.split(",") if o])
     rows = []
     try:
         m.start()

@@ -405,9 +405,9 @@ int zdb_nsfile_readv(struct zdb_ns *ns, char kind, uint32_t fileid, struct iovec
             return 0;
         }
     }
-    /* Small reads copy from the mapping (no system call); larger ones cost less with preadv:
-     * 32 KiB GETs took 11.9 ms of CPU per 1,000 through the mapping, 8.0 with preadv; 4 KiB
-     * ones 2.1 and 2.7 (bench/zdb/compare_get.sh, docs/bench-zdb.md). */
+    /* Small reads copy from the mapping (no system call); larger ones cost less with preadv
+     * here: 1M GETs of 32 KiB took 11.8-13.2 s of server CPU through the mapping, 10.3-11.1
+     * with preadv (docs/bench-zdb.md, 2026-12-04). */
     if (kind == 'd' && total <= MMAP_READ_MAX && ns->store->opts.mmap_reads && qs_guard_active()) {
         uint64_t valid;
         const uint8_t *m = data_map(ns, fileid, &valid);
