@@ -19,6 +19,19 @@ static void copy_part(struct qs_fs *fs, const struct blk *b, uint64_t i, uint64_
         memset(dst, 0, e - s);
 }
 
+/* Puts fetched blocks into the cache as the most recently used (cmu held); a block another
+ * reader cached first (or that finds no memory for the table) is freed. */
+static void adopt(struct qs_fs *fs, struct inode *in, const uint64_t *want, struct blk **fetched,
+                  size_t nw)
+{
+    for (size_t k = 0; k < nw; k++) {
+        if (file_cache_find(in, want[k]) || file_cache_insert(in, fetched[k]) != 0)
+            file_blk_discard(fs, fetched[k]);
+        else
+            fetched[k]->used = ++in->tick;
+    }
+}
+
 /* Reads [off, off + n) of in (io held for reading; size is the file's size under it).
  * Cached blocks and holes are copied under the first hold of cmu; the missing ones are
  * fetched with cmu released and copied from this reader's own copies, because meanwhile
@@ -59,12 +72,7 @@ static int read_range(struct qs_fs *fs, struct inode *in, uint64_t size, uint64_
         for (size_t k = 0; k < nw; k++)
             copy_part(fs, fetched[k], want[k], off, end, buf);
         pthread_mutex_lock(&in->cmu);
-        for (size_t k = 0; k < nw; k++) {
-            if (file_cache_find(in, want[k]) || file_cache_insert(in, fetched[k]) != 0)
-                file_blk_discard(fs, fetched[k]); /* another reader was first (or no memory) */
-            else
-                fetched[k]->used = ++in->tick;
-        }
+        adopt(fs, in, want, fetched, nw);
         file_cache_trim(fs, in, fs->cache_blocks);
         pthread_mutex_unlock(&in->cmu);
     }
@@ -124,12 +132,7 @@ static bool prefetch(struct qs_fs *fs, struct inode *in, uint64_t size, struct q
     if (!fit || nw <= 1)
         return false;
     pthread_mutex_lock(&in->cmu);
-    for (size_t i = 0; i < nw; i++) {
-        if (file_cache_find(in, want[i]) || file_cache_insert(in, fetched[i]) != 0)
-            file_blk_discard(fs, fetched[i]); /* another reader was first (or no memory) */
-        else
-            fetched[i]->used = ++in->tick;
-    }
+    adopt(fs, in, want, fetched, nw);
     pthread_mutex_unlock(&in->cmu);
     return false;
 }
