@@ -99,6 +99,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--opts", default="", help="more zdbfs -o options, comma-separated (A/B runs)")
     a = ap.parse_args()
+    if not shutil.which("fio"):
+        sys.exit("bench.py needs fio: apt-get install fio")
     zdbtest.BUILD_DIR = os.path.abspath(a.build)
     gib = 256 if a.quick else 1024
     nsmall = 2000 if a.quick else 10000
